@@ -1,0 +1,135 @@
+//! Buffered request/reply I/O for one client connection over any [`Transport`].
+//!
+//! Reads are batched: every complete command already in the read buffer is handed out at once,
+//! so a pipelined burst is executed (and its cross-shard work squashed) as one batch, and its
+//! replies leave in one write.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::resp::{Limits, ProtocolError, RequestParser};
+use crate::transport::Transport;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    #[error("Protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("client query buffer exceeds client-query-buffer-limit")]
+    QueryBufferLimit,
+}
+
+pub struct ClientIo<T: Transport> {
+    stream: T,
+    read_buf: BytesMut,
+    parser: RequestParser,
+    /// Error found after some complete commands; reported once those have run.
+    deferred: Option<ProtocolError>,
+    query_buffer_limit: usize,
+    /// Encoded replies waiting for the next [`ClientIo::flush`].
+    pub out: Vec<u8>,
+}
+
+impl<T: Transport> ClientIo<T> {
+    pub fn new(stream: T, limits: Limits, query_buffer_limit: usize) -> Self {
+        ClientIo {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            parser: RequestParser::new(limits),
+            deferred: None,
+            query_buffer_limit,
+            out: Vec::with_capacity(READ_CHUNK),
+        }
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.stream
+    }
+
+    pub fn set_limits(&mut self, limits: Limits, query_buffer_limit: usize) {
+        self.parser.set_limits(limits);
+        self.query_buffer_limit = query_buffer_limit;
+    }
+
+    /// Bytes held for requests not yet executed (`qbuf` in `CLIENT LIST`).
+    pub fn query_buffer_len(&self) -> usize {
+        self.read_buf.len() + self.parser.pending_bytes()
+    }
+
+    /// Waits until at least one command is complete and appends all complete ones to `cmds`,
+    /// at most `max` of them.
+    pub async fn read_batch(
+        &mut self,
+        cmds: &mut Vec<Vec<Bytes>>,
+        max: usize,
+    ) -> Result<(), ReadError> {
+        loop {
+            if let Some(err) = self.deferred.take() {
+                return Err(err.into());
+            }
+            while cmds.len() < max {
+                match self.parser.next(&mut self.read_buf) {
+                    Ok(Some(cmd)) => cmds.push(cmd),
+                    Ok(None) => break,
+                    Err(e) if cmds.is_empty() => return Err(e.into()),
+                    Err(e) => {
+                        self.deferred = Some(e);
+                        break;
+                    }
+                }
+            }
+            if !cmds.is_empty() {
+                return Ok(());
+            }
+            if self.query_buffer_len() > self.query_buffer_limit {
+                return Err(ReadError::QueryBufferLimit);
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn fill(&mut self) -> Result<(), ReadError> {
+        let want = self
+            .parser
+            .wanted()
+            .saturating_sub(self.read_buf.len())
+            .max(READ_CHUNK);
+        self.read_buf.reserve(want);
+        let start = self.read_buf.len();
+        // Read straight into the buffer's spare room; the zeroing is cheaper than a copy.
+        self.read_buf.resize(start + want, 0);
+        let n = match self.stream.read(&mut self.read_buf[start..]).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.read_buf.truncate(start);
+                return Err(e.into());
+            }
+        };
+        self.read_buf.truncate(start + n);
+        if n == 0 {
+            return Err(ReadError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Writes out every encoded reply.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let res = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        if self.out.capacity() > 4 * 1024 * 1024 {
+            // Do not keep a huge reply buffer around for an idle client.
+            self.out.shrink_to(READ_CHUNK);
+        }
+        res
+    }
+}

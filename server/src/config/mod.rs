@@ -1,0 +1,268 @@
+//! Server configuration: one table of settings, each readable from the JSON file, from a
+//! command-line flag (which wins), and through CONFIG GET / CONFIG SET.
+
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+pub use values::{Flag, MemSize, Octal, SettingValue};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("invalid value for '{name}': {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Declares every setting once. Each line: doc, field, JSON/flag/CONFIG name, type, default,
+/// and whether CONFIG SET may change it while running.
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $field:ident : $name:literal, $ty:ty = $default:expr, $mutable:literal; )*) => {
+        /// The effective configuration.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $( $field: $default, )* }
+            }
+        }
+
+        /// Settings given in the file or on the command line; absent ones keep their default.
+        #[derive(Debug, Default, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct Overrides {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long = $name)]
+                #[serde(rename = $name, default)]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl Config {
+            /// Applies the settings that `o` gives.
+            pub fn apply(&mut self, o: Overrides) {
+                $( if let Some(v) = o.$field { self.$field = v; } )*
+            }
+
+            /// Every setting as (name, value) in CONFIG GET's form.
+            pub fn entries(&self) -> Vec<(&'static str, String)> {
+                vec![ $( ($name, SettingValue::show(&self.$field)), )* ]
+            }
+
+            /// CONFIG SET of one setting; the error names why it was refused.
+            pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+                match name {
+                    $( $name => {
+                        if !$mutable {
+                            return Err("can't set immutable config".into());
+                        }
+                        let parsed: $ty = SettingValue::parse_setting(value)?;
+                        let mut next = self.clone();
+                        next.$field = parsed;
+                        next.validate().map_err(|e| e.to_string())?;
+                        *self = next;
+                        Ok(())
+                    } )*
+                    _ => Err("unknown".into()),
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    /// TCP port to listen on; 0 disables TCP.
+    port: "port", u16 = 6379, false;
+    /// Addresses to listen on, separated by spaces.
+    bind: "bind", String = "127.0.0.1 -::1".into(), false;
+    /// Refuse clients from other hosts when no password is set and bind is not configured.
+    protected_mode: "protected-mode", Flag = Flag(true), true;
+    /// Password clients must give with AUTH or HELLO; empty means none.
+    requirepass: "requirepass", String = String::new(), true;
+    /// Number of databases (SELECT 0..n-1).
+    databases: "databases", usize = 16, false;
+    /// Number of executors (one per core, each owning a shard); 0 means every allowed CPU.
+    cores: "cores", usize = 0, false;
+    /// Locked memory for each executor's io_uring buffers.
+    io_memory: "io-memory", MemSize = MemSize(512 * 1024), false;
+    /// Unix socket path; empty disables it.
+    unixsocket: "unixsocket", String = String::new(), false;
+    /// Permissions of the Unix socket file, in octal; 0 leaves the umask's.
+    unixsocketperm: "unixsocketperm", Octal = Octal(0), false;
+    /// Memory limit for data; 0 means no limit.
+    maxmemory: "maxmemory", MemSize = MemSize(0), true;
+    /// What to do when maxmemory is reached.
+    maxmemory_policy: "maxmemory-policy", String = "noeviction".into(), true;
+    /// Keys sampled per eviction.
+    maxmemory_samples: "maxmemory-samples", u32 = 5, true;
+    /// Largest bulk string a client may send.
+    proto_max_bulk_len: "proto-max-bulk-len", MemSize = MemSize(512 * 1024 * 1024), true;
+    /// Most a client's unexecuted requests may hold before it is disconnected.
+    client_query_buffer_limit: "client-query-buffer-limit", MemSize = MemSize(1024 * 1024 * 1024), true;
+    /// Most clients connected at once.
+    maxclients: "maxclients", u32 = 10000, true;
+    /// Background task frequency (active expiry cycles per second).
+    hz: "hz", u32 = 10, true;
+    /// Log verbosity: debug, verbose, notice or warning.
+    loglevel: "loglevel", String = "notice".into(), true;
+}
+
+pub const POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Settings Redis has that corekv answers with fixed values, so tools reading them work.
+pub const FIXED: &[(&str, &str)] = &[
+    ("save", ""),
+    ("appendonly", "no"),
+    ("appendfsync", "everysec"),
+    ("dir", "/"),
+    ("dbfilename", "dump.rdb"),
+    ("timeout", "0"),
+    ("tcp-keepalive", "300"),
+    (
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    ("slowlog-log-slower-than", "10000"),
+    ("notify-keyspace-events", ""),
+    ("cluster-enabled", "no"),
+];
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if !POLICIES.contains(&self.maxmemory_policy.as_str()) {
+            return bad(
+                "maxmemory-policy",
+                format!("must be one of {}", POLICIES.join(", ")),
+            );
+        }
+        if !["debug", "verbose", "notice", "warning"].contains(&self.loglevel.as_str()) {
+            return bad(
+                "loglevel",
+                "must be debug, verbose, notice or warning".into(),
+            );
+        }
+        if self.databases == 0 || self.databases > 1_000_000 {
+            return bad("databases", "must be between 1 and 1000000".into());
+        }
+        if self.hz == 0 || self.hz > 500 {
+            return bad("hz", "must be between 1 and 500".into());
+        }
+        if self.proto_max_bulk_len.0 < 1024 {
+            return bad("proto-max-bulk-len", "must be at least 1kb".into());
+        }
+        if self.bind_addresses().is_empty() && self.port != 0 {
+            return bad("bind", "needs at least one address".into());
+        }
+        if self.port == 0 && self.unixsocket.is_empty() {
+            return bad(
+                "port",
+                "port 0 needs a unixsocket, or nothing would be served".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The bind addresses; a leading '-' (Redis: "skip if unavailable") is kept for the caller.
+    pub fn bind_addresses(&self) -> Vec<String> {
+        self.bind.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// Loads the file (if any), then applies the flags over it, and validates the result.
+    pub fn load(file: Option<&Path>, flags: Overrides) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            let from_file: Overrides =
+                serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source,
+                })?;
+            config.apply(from_file);
+        }
+        config.apply(flags);
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Command line: `corekv [--config FILE] [--<setting> VALUE ...]`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "corekv",
+    version,
+    about = "Redis-compatible, thread-per-core in-memory key-value server"
+)]
+pub struct Cli {
+    /// JSON config file; flags override its settings.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Overrides,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_unknown_fields_fail() {
+        let dir = std::env::temp_dir().join(format!("corekv-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.json");
+        std::fs::write(
+            &path,
+            r#"{"port": 7000, "maxmemory": "1mb", "protected-mode": "no"}"#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["corekv", "--port", "7001"]);
+        let c = Config::load(Some(&path), cli.settings).unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.maxmemory.0, 1 << 20);
+        assert_eq!(c.protected_mode, Flag(false));
+
+        std::fs::write(&path, r#"{"prot": 7000}"#).unwrap();
+        let err = Config::load(Some(&path), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `prot`"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn config_set_validates() {
+        let mut c = Config::default();
+        assert!(c.set("maxmemory-policy", "allkeys-lru").is_ok());
+        assert!(c.set("maxmemory-policy", "bogus").is_err());
+        assert_eq!(c.maxmemory_policy, "allkeys-lru");
+        assert!(c.set("port", "1").is_err());
+    }
+}

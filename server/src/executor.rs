@@ -1,0 +1,250 @@
+//! Executors: one glommio executor per core, each owning a shard, its own listeners and the
+//! connections it accepted.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use corekv_shard::Shard;
+use futures_lite::StreamExt;
+use glommio::channels::channel_mesh::{MeshBuilder, Receivers};
+use glommio::net::{TcpListener, UnixListener};
+use glommio::{LocalExecutorBuilder, Placement};
+use tracing::{debug, info, warn};
+
+use crate::clients::ClientRegistry;
+use crate::config::Config;
+use crate::mesh::{Envelope, Mesh};
+use crate::ops;
+use crate::stats::{CommandStats, ServerCounters};
+
+/// State shared by all executors. Nothing on the data path: settings, counters, shutdown.
+pub struct Shared {
+    pub config: RwLock<Config>,
+    pub counters: ServerCounters,
+    pub shutdown: AtomicBool,
+    pub started: Instant,
+    pub run_id: String,
+    /// The TCP port actually served (differs from the config when it asked for port 0).
+    pub tcp_port: u16,
+}
+
+impl Shared {
+    /// A copy of the settings; taken per connection or per admin command, never per request.
+    pub fn config(&self) -> Config {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn update_config<R>(&self, f: impl FnOnce(&mut Config) -> R) -> R {
+        match self.config.write() {
+            Ok(mut c) => f(&mut c),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything one executor owns. Used from its thread only.
+pub struct Local {
+    pub shard: RefCell<Shard>,
+    pub mesh: Mesh,
+    pub clients: RefCell<ClientRegistry>,
+    pub command_stats: RefCell<CommandStats>,
+    pub shared: Arc<Shared>,
+}
+
+/// Where an executor's listeners come from.
+pub struct Listen {
+    pub tcp: Vec<std::net::SocketAddr>,
+    /// Unix socket path and permissions; executor 0 binds it and deals clients out.
+    pub unix: Option<(std::path::PathBuf, u32)>,
+}
+
+/// Starts `cpus.len()` executors, each pinned to one CPU, and waits for them to finish.
+pub fn run(
+    cpus: &[usize],
+    shared: Arc<Shared>,
+    listen: Listen,
+    io_memory: usize,
+) -> Result<(), String> {
+    let mesh = MeshBuilder::<Envelope, _>::full(cpus.len(), 1024);
+    let listen = Arc::new(listen);
+    let mut handles = Vec::new();
+    for (i, &cpu) in cpus.iter().enumerate() {
+        let mesh = mesh.clone();
+        let shared = shared.clone();
+        let listen = listen.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("corekv-{i}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                let result = executor_main(mesh, shared.clone(), listen).await;
+                if result.is_err() {
+                    // One executor failing to start stops the others too.
+                    shared.shutdown.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .map_err(|e| format!("cannot start executor {i} on CPU {cpu}: {e}"))?;
+        handles.push(handle);
+    }
+    let mut first_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn executor_main(
+    mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    shared: Arc<Shared>,
+    listen: Arc<Listen>,
+) -> Result<(), String> {
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| "cannot join the executor mesh".to_string())?;
+    let config = shared.config();
+    let mesh = Mesh::new(senders);
+    let me = mesh.me();
+    let local = Rc::new(Local {
+        shard: RefCell::new(Shard::new(me, config.databases)),
+        mesh,
+        clients: RefCell::new(ClientRegistry::default()),
+        command_stats: RefCell::new(CommandStats::new()),
+        shared: shared.clone(),
+    });
+    serve_mesh(&local, receivers);
+    glommio::spawn_local(active_expiry(local.clone())).detach();
+
+    for addr in &listen.tcp {
+        let listener =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        glommio::spawn_local(accept_tcp(local.clone(), listener)).detach();
+    }
+    if me == 0 {
+        if let Some((path, perm)) = &listen.unix {
+            let listener = UnixListener::bind(path)
+                .map_err(|e| format!("cannot listen on unix socket {}: {e}", path.display()))?;
+            if *perm != 0 {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*perm))
+                    .map_err(|e| format!("cannot set unixsocketperm on {}: {e}", path.display()))?;
+            }
+            glommio::spawn_local(serve_unix(local.clone(), listener)).detach();
+        }
+    }
+    info!(shard = me, "executor ready");
+    while !shared.is_shutting_down() {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    debug!(shard = me, "executor stopping");
+    Ok(())
+}
+
+/// Serves requests from every other executor: each peer gets a task that runs its envelopes
+/// in arrival order.
+fn serve_mesh(local: &Rc<Local>, mut receivers: Receivers<Envelope>) {
+    for (_peer, stream) in receivers.streams() {
+        let local = local.clone();
+        glommio::spawn_local(async move {
+            let mut stream = stream;
+            while let Some(env) = stream.next().await {
+                handle_envelope(&local, env);
+            }
+        })
+        .detach();
+    }
+}
+
+fn handle_envelope(local: &Rc<Local>, env: Envelope) {
+    match env {
+        Envelope::Commands { commands, reply } => {
+            let replies = crate::router::execute_remote(local, commands);
+            // The requester may have gone (client disconnected): nothing to do then.
+            let _ = reply.send(replies);
+        }
+        Envelope::Op { op, reply } => {
+            let _ = reply.send(ops::execute(local, op));
+        }
+        Envelope::UnixClient(accepted) => {
+            let stream = accepted.bind_to_executor();
+            glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
+        }
+    }
+}
+
+async fn accept_tcp(local: Rc<Local>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!("set_nodelay failed: {e}");
+                }
+                glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Accepts Unix socket clients and deals them round-robin to every executor.
+async fn serve_unix(local: Rc<Local>, listener: UnixListener) {
+    let mut next = 0usize;
+    loop {
+        match listener.shared_accept().await {
+            Ok(accepted) => {
+                let target = next % local.mesh.shards();
+                next += 1;
+                if target == local.mesh.me() {
+                    let stream = accepted.bind_to_executor();
+                    glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
+                } else if local
+                    .mesh
+                    .send(target, Envelope::UnixClient(accepted))
+                    .await
+                    .is_err()
+                {
+                    warn!("could not hand a unix client to executor {target}");
+                }
+            }
+            Err(e) => {
+                warn!("unix accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Active expiry: `hz` times a second, expire sampled keys for at most 25% of a tick.
+async fn active_expiry(local: Rc<Local>) {
+    loop {
+        let hz = local.shared.config().hz.max(1);
+        let tick = Duration::from_millis(1000 / hz as u64);
+        glommio::timer::sleep(tick).await;
+        let more = local.shard.borrow_mut().active_expire(tick / 4);
+        if more {
+            // More to expire: yield to clients, then go on without waiting a whole tick.
+            glommio::yield_if_needed().await;
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Commands over the whole keyspace (DBSIZE, KEYS, SCAN, FLUSH*, RANDOMKEY), and the
+//! cross-shard forms of RENAME, RENAMENX, COPY and MSETNX.
+//!
+//! The cross-shard forms move values with one hop per shard involved. They are not isolated
+//! from other clients yet: the transaction scheduler makes them atomic.
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_shard::args::{is, parse_i64};
+use corekv_shard::cmd::keys::parse_copy_options;
+use corekv_shard::{errors, slot};
+use rand::Rng;
+
+use crate::ops::{on_all_shards, on_shard, OpResult, ShardOp};
+use crate::router::run_on_shard;
+use crate::session::Session;
+
+pub async fn dbsize(s: &mut Session) -> Reply {
+    let db = s.db;
+    let total = on_all_shards(&s.local, || ShardOp::DbSize { db })
+        .await
+        .into_iter()
+        .map(|r| if let OpResult::Int(n) = r { n } else { 0 })
+        .sum();
+    Reply::Int(total)
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]
+pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
+    match args.get(1) {
+        None => {}
+        Some(a) if args.len() == 2 && (is(a, "async") || is(a, "sync")) => {}
+        _ => return errors::syntax(),
+    }
+    let db = (!all).then_some(s.db);
+    on_all_shards(&s.local, || ShardOp::Flush { db }).await;
+    Reply::Ok
+}
+
+pub async fn keys(s: &mut Session, args: &[Bytes]) -> Reply {
+    let (db, pattern) = (s.db, args[1].clone());
+    let mut all = Vec::new();
+    for r in on_all_shards(&s.local, || ShardOp::Keys {
+        db,
+        pattern: pattern.clone(),
+    })
+    .await
+    {
+        if let OpResult::Keys(keys) = r {
+            all.extend(keys.into_iter().map(Reply::Bulk));
+        }
+    }
+    Reply::Array(all)
+}
+
+/// Cursor layout: the low bits name the shard, the rest is that shard's own cursor.
+const SHARD_BITS: u32 = 10;
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+pub async fn scan(s: &mut Session, args: &[Bytes]) -> Reply {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+    else {
+        return Reply::error("ERR invalid cursor");
+    };
+    let mut pattern = None;
+    let mut count = 10usize;
+    let mut kind = None;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return errors::syntax();
+        };
+        if is(&args[i], "match") {
+            // "*" matches everything: skip the matching work.
+            pattern = (value.as_ref() != b"*").then(|| value.clone());
+        } else if is(&args[i], "count") {
+            match parse_i64(value) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => return errors::syntax(),
+                None => return errors::not_integer(),
+            }
+        } else if is(&args[i], "type") {
+            kind = Some(String::from_utf8_lossy(value).into_owned());
+        } else {
+            return errors::syntax();
+        }
+        i += 2;
+    }
+    let shards = s.shards() as u64;
+    let mut shard = cursor & ((1 << SHARD_BITS) - 1);
+    let mut inner = cursor >> SHARD_BITS;
+    if shard >= shards {
+        // A cursor from a server with more cores: start over rather than fail.
+        (shard, inner) = (0, 0);
+    }
+    let db = s.db;
+    let op = ShardOp::Scan {
+        db,
+        cursor: inner,
+        count,
+        pattern,
+        kind,
+    };
+    let (next_inner, keys) = match on_shard(&s.local, shard as usize, op).await {
+        OpResult::Scan { cursor, keys } => (cursor, keys),
+        _ => (0, Vec::new()),
+    };
+    let next = if next_inner != 0 {
+        (next_inner << SHARD_BITS) | shard
+    } else if shard + 1 < shards {
+        shard + 1
+    } else {
+        0
+    };
+    Reply::Array(vec![
+        Reply::bulk(next.to_string()),
+        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+    ])
+}
+
+pub async fn randomkey(s: &mut Session) -> Reply {
+    let shards = s.shards();
+    let start = rand::thread_rng().gen_range(0..shards);
+    for k in 0..shards {
+        let shard = (start + k) % shards;
+        if let OpResult::Key(Some(key)) =
+            on_shard(&s.local, shard, ShardOp::RandomKey { db: s.db }).await
+        {
+            return Reply::Bulk(key);
+        }
+    }
+    Reply::Nil
+}
+
+fn shard_of(s: &Session, key: &[u8]) -> usize {
+    slot::key_shard(key, s.shards())
+}
+
+async fn exists(s: &Session, key: &Bytes) -> bool {
+    let op = ShardOp::CountExisting {
+        db: s.db,
+        keys: vec![key.clone()],
+    };
+    matches!(on_shard(&s.local, shard_of(s, key), op).await, OpResult::Int(n) if n > 0)
+}
+
+/// RENAME / RENAMENX with source and destination on different shards.
+pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Reply {
+    let (src, dst) = (&args[1], &args[2]);
+    if !exists(s, src).await {
+        return errors::no_such_key();
+    }
+    if only_if_absent && exists(s, dst).await {
+        return Reply::Int(0);
+    }
+    let take = ShardOp::Take {
+        db: s.db,
+        key: src.clone(),
+    };
+    let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, src), take).await else {
+        return errors::no_such_key();
+    };
+    let put = ShardOp::Put {
+        db: s.db,
+        key: dst.clone(),
+        entry,
+        replace: true,
+    };
+    on_shard(&s.local, shard_of(s, dst), put).await;
+    if only_if_absent {
+        Reply::Int(1)
+    } else {
+        Reply::Ok
+    }
+}
+
+/// COPY with source and destination on different shards.
+pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
+    let databases = s.local.shared.config().databases;
+    let opts = match parse_copy_options(args, databases) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let peek = ShardOp::Peek {
+        db: s.db,
+        key: args[1].clone(),
+    };
+    let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, &args[1]), peek).await else {
+        return Reply::Int(0);
+    };
+    let db = opts.db.unwrap_or(s.db);
+    let put = ShardOp::Put {
+        db,
+        key: args[2].clone(),
+        entry,
+        replace: opts.replace,
+    };
+    match on_shard(&s.local, shard_of(s, &args[2]), put).await {
+        OpResult::Int(n) => Reply::Int(n),
+        _ => crate::ops::shard_unavailable(),
+    }
+}
+
+/// MSETNX with keys on several shards: set all only if none exists.
+pub async fn msetnx(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+    let shards = s.shards();
+    let mut groups: Vec<Vec<Bytes>> = vec![Vec::new(); shards];
+    for pair in args[1..].chunks_exact(2) {
+        let group = &mut groups[slot::key_shard(&pair[0], shards)];
+        if group.is_empty() {
+            group.push(args[0].clone());
+        }
+        group.extend_from_slice(pair);
+    }
+    for (shard, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+        let keys = group[1..].chunks_exact(2).map(|p| p[0].clone()).collect();
+        if let OpResult::Int(n) =
+            on_shard(&s.local, shard, ShardOp::CountExisting { db: s.db, keys }).await
+        {
+            if n > 0 {
+                return Reply::Int(0);
+            }
+        }
+    }
+    for (shard, group) in groups
+        .into_iter()
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+    {
+        let reply = run_on_shard(&s.local, shard, s.db, id, group).await;
+        if reply.is_error() {
+            return reply;
+        }
+    }
+    Reply::Int(1)
+}

@@ -1,0 +1,58 @@
+//! Commands the server runs itself rather than on a key's shard: connection state, whole-
+//! keyspace commands, administration, and the cross-shard forms of multi-key commands.
+
+mod admin;
+mod client;
+mod connection;
+mod keyspace;
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_shard::COMMANDS;
+
+use crate::session::Session;
+
+/// Runs a server command. `None` means no reply at all (CLIENT REPLY OFF/SKIP).
+pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> {
+    let reply = match COMMANDS[id].name {
+        "ping" => connection::ping(s, &args),
+        "echo" => Reply::Bulk(args[1].clone()),
+        "quit" => {
+            s.closing = true;
+            Reply::Ok
+        }
+        "hello" => connection::hello(s, &args),
+        "auth" => connection::auth(s, &args),
+        "select" => connection::select(s, &args),
+        "reset" => connection::reset(s),
+        "client" => return client::client(s, &args).await,
+        "info" => admin::info(s, &args).await,
+        "config" => admin::config(s, &args).await,
+        "command" => admin::command(&args),
+        "time" => admin::time(),
+        "lastsave" => admin::lastsave(s),
+        "shutdown" => admin::shutdown(s, &args),
+        "debug" => admin::debug(s, &args).await,
+        "dbsize" => keyspace::dbsize(s).await,
+        "flushdb" => keyspace::flush(s, &args, false).await,
+        "flushall" => keyspace::flush(s, &args, true).await,
+        "keys" => keyspace::keys(s, &args).await,
+        "scan" => keyspace::scan(s, &args).await,
+        "randomkey" => keyspace::randomkey(s).await,
+        other => Reply::error(format!("ERR command '{other}' has no server handler")),
+    };
+    Some(reply)
+}
+
+/// Runs a single-key-route command whose keys hash to different shards.
+pub async fn cross_shard(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+    match COMMANDS[id].name {
+        "rename" => keyspace::rename(s, &args, false).await,
+        "renamenx" => keyspace::rename(s, &args, true).await,
+        "copy" => keyspace::copy(s, &args).await,
+        "msetnx" => keyspace::msetnx(s, id, args).await,
+        other => Reply::error(format!(
+            "CROSSSLOT Keys in request don't hash to the same slot (command '{other}' needs its keys on one shard; use a {{hash tag}})"
+        )),
+    }
+}

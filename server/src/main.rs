@@ -1,0 +1,147 @@
+//! corekv: a Redis-compatible in-memory key-value server, one executor per core.
+
+mod checks;
+mod clients;
+mod config;
+mod executor;
+mod handlers;
+mod mesh;
+mod ops;
+mod router;
+mod session;
+mod stats;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use clap::Parser;
+use tracing::{error, info};
+
+use crate::config::{Cli, Config};
+use crate::executor::{Listen, Shared};
+use crate::stats::ServerCounters;
+
+/// The Redis version corekv reports; clients pick features by it.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), cli.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("corekv: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.loglevel);
+    match start(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("corekv: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let default = match level {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    checks::io_uring()?;
+    let cpus = checks::executor_cpus(config.cores)?;
+    checks::memlock(cpus.len(), config.io_memory.0)?;
+    let tcp = if config.port == 0 && !config.unixsocket.is_empty() {
+        Vec::new()
+    } else {
+        checks::tcp_addresses(&config.bind_addresses(), config.port)?
+    };
+    let unix = if config.unixsocket.is_empty() {
+        None
+    } else {
+        let path = std::path::PathBuf::from(&config.unixsocket);
+        checks::unix_socket(&path)?;
+        Some((path, config.unixsocketperm.0))
+    };
+    let tcp_port = tcp.first().map_or(0, |a| a.port());
+    let shared = Arc::new(Shared {
+        config: RwLock::new(config.clone()),
+        counters: ServerCounters::default(),
+        shutdown: AtomicBool::new(false),
+        started: Instant::now(),
+        run_id: format!("{:040x}", rand::random::<u128>()),
+        tcp_port,
+    });
+    watch_signals(shared.clone())?;
+    let listening: Vec<String> = tcp
+        .iter()
+        .map(ToString::to_string)
+        .chain(unix.iter().map(|u| u.0.display().to_string()))
+        .collect();
+    info!(
+        pid = std::process::id(),
+        executors = cpus.len(),
+        "corekv {} starting; listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        listening.join(", ")
+    );
+    let unix_path = unix.as_ref().map(|u| u.0.clone());
+    let result = executor::run(
+        &cpus,
+        shared,
+        Listen { tcp, unix },
+        config.io_memory.0 as usize,
+    );
+    if let Some(path) = unix_path {
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
+    info!("corekv stopped");
+    Ok(())
+}
+
+/// Stops every executor at its next turn.
+pub fn request_shutdown(shared: &Shared) {
+    shared.shutdown.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM are blocked in every thread and taken by one watcher thread, so no
+/// executor is interrupted mid-request.
+fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
+    // SAFETY: plain signal-set manipulation on a zeroed sigset_t we own, before other threads
+    // exist, so every thread spawned afterwards inherits the mask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::Builder::new()
+        .name("corekv-signals".into())
+        .spawn(move || loop {
+            let mut sig = 0;
+            // SAFETY: sigwait reads the set we built and writes the signal number into `sig`.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                info!(signal = sig, "shutting down on signal");
+                request_shutdown(&shared);
+                return;
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Whole-shard operations sent over the mesh, and how an executor carries them out.
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_shard::db::Entry;
+use corekv_shard::{now_ms, ShardStats};
+
+use crate::executor::Local;
+use crate::stats::CommandStats;
+
+pub enum ShardOp {
+    DbSize {
+        db: usize,
+    },
+    Keys {
+        db: usize,
+        pattern: Bytes,
+    },
+    Scan {
+        db: usize,
+        cursor: u64,
+        count: usize,
+        pattern: Option<Bytes>,
+        kind: Option<String>,
+    },
+    /// Flush one database, or all of them.
+    Flush {
+        db: Option<usize>,
+    },
+    RandomKey {
+        db: usize,
+    },
+    /// Remove a key and hand its entry over (cross-shard RENAME).
+    Take {
+        db: usize,
+        key: Bytes,
+    },
+    /// A copy of a key's entry (cross-shard COPY).
+    Peek {
+        db: usize,
+        key: Bytes,
+    },
+    /// Store an entry (cross-shard RENAME/COPY); refused if the key exists and !replace.
+    Put {
+        db: usize,
+        key: Bytes,
+        entry: Entry,
+        replace: bool,
+    },
+    /// How many of these keys exist (cross-shard MSETNX).
+    CountExisting {
+        db: usize,
+        keys: Vec<Bytes>,
+    },
+    /// Counters and key counts for INFO.
+    Report,
+    ResetStats,
+    /// CLIENT LIST lines of this executor's clients (optionally only these ids).
+    ClientList {
+        ids: Option<Vec<u64>>,
+    },
+    /// CLIENT KILL: close the clients matching the filter; returns how many.
+    ClientKill {
+        filter: crate::clients::KillFilter,
+    },
+}
+
+/// Per-shard figures for INFO.
+pub struct ShardReport {
+    /// (keys, keys with expiry) per database.
+    pub keyspace: Vec<(usize, usize)>,
+    pub stats: ShardStats,
+    pub commands: CommandStats,
+}
+
+pub enum OpResult {
+    Int(i64),
+    Keys(Vec<Bytes>),
+    Scan { cursor: u64, keys: Vec<Bytes> },
+    Key(Option<Bytes>),
+    Entry(Option<Entry>),
+    Report(Box<ShardReport>),
+    Text(String),
+    Done,
+}
+
+/// Carries out `op` on this executor.
+pub fn execute(local: &Local, op: ShardOp) -> OpResult {
+    let now = now_ms();
+    match op {
+        ShardOp::DbSize { db } => OpResult::Int(local.shard.borrow().dbs[db].len() as i64),
+        ShardOp::Keys { db, pattern } => {
+            let shard = local.shard.borrow();
+            let keys = shard.dbs[db]
+                .live_keys(now)
+                .filter(|(k, _)| corekv_shard::glob::matches(&pattern, k, false))
+                .map(|(k, _)| k.clone())
+                .collect();
+            OpResult::Keys(keys)
+        }
+        ShardOp::Scan {
+            db,
+            cursor,
+            count,
+            pattern,
+            kind,
+        } => {
+            let shard = local.shard.borrow();
+            let mut keys = Vec::new();
+            let step = shard.dbs[db].scan(cursor, count, now, |k, e| {
+                let pattern_ok = pattern
+                    .as_ref()
+                    .is_none_or(|p| corekv_shard::glob::matches(p, k, false));
+                let kind_ok = kind
+                    .as_ref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name()));
+                if pattern_ok && kind_ok {
+                    keys.push(k.clone());
+                }
+            });
+            OpResult::Scan {
+                cursor: step.cursor,
+                keys,
+            }
+        }
+        ShardOp::Flush { db } => {
+            let mut shard = local.shard.borrow_mut();
+            match db {
+                Some(db) => {
+                    shard.dbs[db].clear();
+                }
+                None => shard.dbs.iter_mut().for_each(|d| {
+                    d.clear();
+                }),
+            }
+            OpResult::Done
+        }
+        ShardOp::RandomKey { db } => {
+            let mut shard = local.shard.borrow_mut();
+            let shard = &mut *shard;
+            OpResult::Key(shard.dbs[db].random_key(now, &mut shard.rng))
+        }
+        ShardOp::Take { db, key } => {
+            OpResult::Entry(local.shard.borrow_mut().dbs[db].remove(&key, now))
+        }
+        ShardOp::Peek { db, key } => {
+            OpResult::Entry(local.shard.borrow_mut().dbs[db].get(&key, now).cloned())
+        }
+        ShardOp::Put {
+            db,
+            key,
+            entry,
+            replace,
+        } => {
+            let mut shard = local.shard.borrow_mut();
+            let target = &mut shard.dbs[db];
+            if target.contains(&key, now) {
+                if !replace {
+                    return OpResult::Int(0);
+                }
+                target.remove(&key, now);
+            }
+            target.set(&key, entry.value, Some(entry.expire_at), now);
+            OpResult::Int(1)
+        }
+        ShardOp::CountExisting { db, keys } => {
+            let mut shard = local.shard.borrow_mut();
+            OpResult::Int(
+                keys.iter()
+                    .filter(|k| shard.dbs[db].contains(k, now))
+                    .count() as i64,
+            )
+        }
+        ShardOp::Report => {
+            let shard = local.shard.borrow();
+            OpResult::Report(Box::new(ShardReport {
+                keyspace: shard
+                    .dbs
+                    .iter()
+                    .map(|d| (d.len(), d.volatile_len()))
+                    .collect(),
+                stats: shard.stats(),
+                commands: local.command_stats.borrow().clone(),
+            }))
+        }
+        ShardOp::ResetStats => {
+            local.shard.borrow_mut().stats = ShardStats::default();
+            local.command_stats.borrow_mut().reset();
+            OpResult::Done
+        }
+        ShardOp::ClientList { ids } => OpResult::Text(local.clients.borrow().list(ids.as_deref())),
+        ShardOp::ClientKill { filter } => {
+            OpResult::Int(local.clients.borrow().kill(&filter) as i64)
+        }
+    }
+}
+
+/// Runs `op` on every shard (this one first, locally) and collects the results.
+pub async fn on_all_shards(local: &Local, make: impl Fn() -> ShardOp) -> Vec<OpResult> {
+    let mut waiting = Vec::with_capacity(local.mesh.shards());
+    for shard in 0..local.mesh.shards() {
+        if shard == local.mesh.me() {
+            continue;
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        if local
+            .mesh
+            .send(
+                shard,
+                crate::mesh::Envelope::Op {
+                    op: make(),
+                    reply: tx,
+                },
+            )
+            .await
+            .is_ok()
+        {
+            waiting.push(rx);
+        }
+    }
+    let mut results = vec![execute(local, make())];
+    for rx in waiting {
+        if let Ok(r) = rx.await {
+            results.push(r);
+        }
+    }
+    results
+}
+
+/// Runs `op` on one shard, locally when it is this one.
+pub async fn on_shard(local: &Local, shard: usize, op: ShardOp) -> OpResult {
+    if shard == local.mesh.me() {
+        return execute(local, op);
+    }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    if local
+        .mesh
+        .send(shard, crate::mesh::Envelope::Op { op, reply: tx })
+        .await
+        .is_err()
+    {
+        return OpResult::Done;
+    }
+    rx.await.unwrap_or(OpResult::Done)
+}
+
+/// The reply for a failed cross-shard hop (only during shutdown).
+pub fn shard_unavailable() -> Reply {
+    Reply::error("ERR shard unavailable, server is shutting down")
+}

@@ -1,0 +1,396 @@
+//! Runs a batch of a client's commands: each on the shard that owns its keys.
+//!
+//! Commands on local keys run at once. Commands for other shards are queued per shard and
+//! sent as one message per shard when the batch ends, or before a command that must see
+//! everything before it (server commands, cross-shard work): one hop per shard per batch,
+//! however many commands or keys of the batch go there ("squashing"). Keys of MGET, MSET,
+//! DEL, EXISTS, UNLINK and TOUCH are split by shard the same way and merged back. Replies are
+//! written in request order.
+
+use std::mem;
+use std::time::Instant;
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_shard::command::{self, Merge, Route};
+use corekv_shard::{errors, lookup_id, slot, COMMANDS};
+use futures_channel::oneshot;
+
+use crate::executor::Local;
+use crate::handlers;
+use crate::mesh::RemoteCommand;
+use crate::ops::shard_unavailable;
+use crate::session::{ReplyMode, Session};
+
+enum Slot {
+    Ready(Reply),
+    /// Waiting for a remote shard's reply.
+    Waiting,
+    /// Parts of a split command, merged as they arrive.
+    Merging {
+        merge: Merge,
+        acc: Reply,
+    },
+}
+
+/// Where a remote reply goes.
+struct Target {
+    slot: usize,
+    /// For a gathered (MGET) part: the positions of its keys in the original command.
+    positions: Option<Vec<usize>>,
+}
+
+#[derive(Default)]
+struct Outbox {
+    commands: Vec<RemoteCommand>,
+    targets: Vec<Target>,
+}
+
+pub struct Router {
+    /// Replies of the current segment, in request order; `bool` = suppressed (CLIENT REPLY).
+    slots: Vec<(bool, Slot)>,
+    outboxes: Vec<Outbox>,
+}
+
+/// Which shard runs a command.
+enum Owner {
+    One(usize),
+    Many,
+}
+
+impl Router {
+    pub fn new(shards: usize) -> Router {
+        Router {
+            slots: Vec::new(),
+            outboxes: (0..shards).map(|_| Outbox::default()).collect(),
+        }
+    }
+
+    pub async fn run_batch(s: &mut Session, batch: &mut Vec<Vec<Bytes>>, out: &mut Vec<u8>) {
+        for args in batch.drain(..) {
+            if s.closing {
+                continue;
+            }
+            dispatch(s, args, out).await;
+        }
+        flush(s, out).await;
+    }
+}
+
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut listed = String::new();
+    for a in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let text = String::from_utf8_lossy(a);
+        let cut: String = text.chars().take(room).collect();
+        listed.push_str(&format!("'{cut}' "));
+    }
+    let name: String = String::from_utf8_lossy(&args[0])
+        .chars()
+        .take(128)
+        .collect();
+    Reply::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {listed}"
+    ))
+}
+
+/// Whether this command's reply is suppressed by CLIENT REPLY OFF/SKIP.
+fn take_silence(s: &mut Session) -> bool {
+    match s.reply_mode {
+        ReplyMode::On => false,
+        ReplyMode::Off => true,
+        ReplyMode::Skip => {
+            s.reply_mode = ReplyMode::On;
+            true
+        }
+    }
+}
+
+async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
+    let Some(id) = lookup_id(&args[0]) else {
+        let silent = take_silence(s);
+        return ready(s, silent, unknown_command(&args), out);
+    };
+    let spec = &COMMANDS[id];
+    let step = spec.keys.step.max(1) as usize;
+    let bad_arity = !spec.arity_ok(args.len()) || (step > 1 && (args.len() - 1) % step != 0);
+    if bad_arity {
+        let silent = take_silence(s);
+        return ready(s, silent, errors::wrong_arity(spec.name), out);
+    }
+    if !s.authenticated && !spec.has_flag("no_auth") {
+        let silent = take_silence(s);
+        return ready(
+            s,
+            silent,
+            Reply::error("NOAUTH Authentication required."),
+            out,
+        );
+    }
+    s.info.borrow_mut().last_command = spec.name;
+    match spec.route {
+        Route::Server => {
+            flush(s, out).await;
+            // CLIENT REPLY decides its own silence; other commands follow the mode.
+            let reply = handlers::run(s, id, args).await;
+            let silent = match reply {
+                None => true,
+                Some(_) => take_silence(s),
+            };
+            if let Some(reply) = reply {
+                ready(s, silent, reply, out);
+            }
+        }
+        Route::Shard(_) | Route::Split(..) => {
+            let silent = take_silence(s);
+            match owner(s, spec, &args) {
+                Owner::One(shard) => run_on(s, shard, id, args, silent, out),
+                Owner::Many => match spec.route {
+                    Route::Split(_, merge) => split(s, id, args, merge, silent, out),
+                    _ => {
+                        flush(s, out).await;
+                        let reply = handlers::cross_shard(s, id, args).await;
+                        ready(s, silent, reply, out);
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn owner(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Owner {
+    let shards = s.shards();
+    if shards == 1 {
+        return Owner::One(0);
+    }
+    let mut found = None;
+    for pos in spec.keys.positions(args.len()) {
+        let shard = slot::key_shard(&args[pos], shards);
+        match found {
+            None => found = Some(shard),
+            Some(f) if f != shard => return Owner::Many,
+            _ => {}
+        }
+    }
+    Owner::One(found.unwrap_or(s.local.mesh.me()))
+}
+
+/// Runs a command on the local shard now, or queues it for a remote one.
+fn run_on(
+    s: &mut Session,
+    shard: usize,
+    id: usize,
+    args: Vec<Bytes>,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    if shard == s.local.mesh.me() {
+        let reply = execute_local(&s.local, s.db, id, &args);
+        return ready(s, silent, reply, out);
+    }
+    let slot = s.router.slots.len();
+    s.router.slots.push((silent, Slot::Waiting));
+    let outbox = &mut s.router.outboxes[shard];
+    outbox.commands.push(RemoteCommand {
+        id: id as u16,
+        db: s.db as u16,
+        args,
+    });
+    outbox.targets.push(Target {
+        slot,
+        positions: None,
+    });
+}
+
+/// Splits a multi-key command by shard; each part runs where its keys live.
+fn split(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    merge: Merge,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    let spec = &COMMANDS[id];
+    let step = spec.keys.step.max(1) as usize;
+    let shards = s.shards();
+    let key_count = spec.keys.positions(args.len()).count();
+    let mut parts: Vec<(Vec<Bytes>, Vec<usize>)> =
+        (0..shards).map(|_| (Vec::new(), Vec::new())).collect();
+    for (ordinal, pos) in spec.keys.positions(args.len()).enumerate() {
+        let part = &mut parts[slot::key_shard(&args[pos], shards)];
+        if part.0.is_empty() {
+            part.0.push(args[0].clone());
+        }
+        part.0.extend_from_slice(&args[pos..pos + step]);
+        part.1.push(ordinal);
+    }
+    let acc = match merge {
+        Merge::SumInts => Reply::Int(0),
+        Merge::AllOk => Reply::Ok,
+        Merge::Gather => Reply::Array(vec![Reply::Nil; key_count]),
+    };
+    let slot = s.router.slots.len();
+    s.router.slots.push((silent, Slot::Merging { merge, acc }));
+    let me = s.local.mesh.me();
+    for (shard, (part_args, positions)) in parts.into_iter().enumerate() {
+        if part_args.is_empty() {
+            continue;
+        }
+        if shard == me {
+            let reply = execute_local(&s.local, s.db, id, &part_args);
+            merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
+        } else {
+            let outbox = &mut s.router.outboxes[shard];
+            outbox.commands.push(RemoteCommand {
+                id: id as u16,
+                db: s.db as u16,
+                args: part_args,
+            });
+            outbox.targets.push(Target {
+                slot,
+                positions: Some(positions),
+            });
+        }
+    }
+    if s.router.slots.len() == 1 && !s.router.outboxes.iter().any(|o| !o.commands.is_empty()) {
+        encode_ready(s, out);
+    }
+}
+
+fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
+    let Slot::Merging { merge, acc } = slot else {
+        *slot = Slot::Ready(part);
+        return;
+    };
+    if acc.is_error() {
+        return;
+    }
+    if part.is_error() {
+        *acc = part;
+        return;
+    }
+    match (merge, acc, part) {
+        (Merge::SumInts, Reply::Int(total), Reply::Int(n)) => *total += n,
+        (Merge::Gather, Reply::Array(all), Reply::Array(values)) => {
+            for (pos, v) in positions.unwrap_or(&[]).iter().zip(values) {
+                all[*pos] = v;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Executes a command on this executor's shard and records its statistics.
+pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes]) -> Reply {
+    let start = Instant::now();
+    let reply = {
+        let mut shard = local.shard.borrow_mut();
+        let mut ctx = shard.ctx(db);
+        command::execute(&mut ctx, &COMMANDS[id], args)
+    };
+    let usec = start.elapsed().as_micros() as u64;
+    local
+        .command_stats
+        .borrow_mut()
+        .record(id, usec, reply.is_error());
+    reply
+}
+
+/// Executes a squashed batch that another executor sent here.
+pub fn execute_remote(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+    commands
+        .iter()
+        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args))
+        .collect()
+}
+
+/// Records a reply: written at once when nothing earlier is pending, else kept in order.
+fn ready(s: &mut Session, silent: bool, reply: Reply, out: &mut Vec<u8>) {
+    if s.router.slots.is_empty() {
+        if !silent {
+            reply.encode(s.proto, out);
+        }
+    } else {
+        s.router.slots.push((silent, Slot::Ready(reply)));
+    }
+}
+
+/// Sends every queued remote command (one message per shard), waits for all replies, and
+/// writes the segment's replies in order.
+pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
+    if s.router.slots.is_empty() {
+        return;
+    }
+    let mut waiting: Vec<(Vec<Target>, Option<oneshot::Receiver<Vec<Reply>>>)> = Vec::new();
+    for shard in 0..s.router.outboxes.len() {
+        if s.router.outboxes[shard].commands.is_empty() {
+            continue;
+        }
+        let outbox = mem::take(&mut s.router.outboxes[shard]);
+        let rx = s
+            .local
+            .mesh
+            .send_commands(shard, outbox.commands)
+            .await
+            .ok();
+        waiting.push((outbox.targets, rx));
+    }
+    for (targets, rx) in waiting {
+        let replies = match rx {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        };
+        let mut replies = replies.unwrap_or_default().into_iter();
+        for target in targets {
+            let reply = replies.next().unwrap_or_else(shard_unavailable);
+            merge_into(
+                &mut s.router.slots[target.slot].1,
+                reply,
+                target.positions.as_deref(),
+            );
+        }
+    }
+    encode_ready(s, out);
+}
+
+fn encode_ready(s: &mut Session, out: &mut Vec<u8>) {
+    for (silent, slot) in s.router.slots.drain(..) {
+        let reply = match slot {
+            Slot::Ready(r) | Slot::Merging { acc: r, .. } => r,
+            Slot::Waiting => shard_unavailable(),
+        };
+        if !silent {
+            reply.encode(s.proto, out);
+        }
+    }
+}
+
+/// Runs one command on a given shard and waits for its reply (cross-shard coordination).
+pub async fn run_on_shard(
+    local: &Local,
+    shard: usize,
+    db: usize,
+    id: usize,
+    args: Vec<Bytes>,
+) -> Reply {
+    if shard == local.mesh.me() {
+        return execute_local(local, db, id, &args);
+    }
+    let command = RemoteCommand {
+        id: id as u16,
+        db: db as u16,
+        args,
+    };
+    match local.mesh.send_commands(shard, vec![command]).await {
+        Ok(rx) => rx
+            .await
+            .ok()
+            .and_then(|mut r| r.pop())
+            .unwrap_or_else(shard_unavailable),
+        Err(_) => shard_unavailable(),
+    }
+}

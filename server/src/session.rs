@@ -1,0 +1,169 @@
+//! One client connection: its state, and the loop that reads request batches, runs them and
+//! writes the replies.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use corekv_net::resp::Limits;
+use corekv_net::{ClientIo, Protocol, ReadError, Transport, TransportKind};
+use tracing::debug;
+
+use crate::clients::ClientInfo;
+use crate::executor::Local;
+use crate::router::Router;
+
+/// Most commands taken from one read for one batch.
+const MAX_BATCH: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    Skip,
+}
+
+/// A client's connection state.
+pub struct Session {
+    pub local: Rc<Local>,
+    pub info: Rc<RefCell<ClientInfo>>,
+    pub id: u64,
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by QUIT (and a self-kill): write what is pending, then close.
+    pub closing: bool,
+    pub router: Router,
+}
+
+impl Session {
+    pub fn shards(&self) -> usize {
+        self.local.mesh.shards()
+    }
+}
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, set a password with 'requirepass', or disable protected mode with 'protected-mode no'.\r\n";
+
+fn is_loopback(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .map(|(ip, _)| ip.trim_matches(|c| c == '[' || c == ']'))
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+/// Serves one client until it quits, disconnects, is killed or breaks the protocol.
+pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
+    let shared = local.shared.clone();
+    let config = shared.config();
+    let counters = &shared.counters;
+    counters.total_connections.fetch_add(1, Ordering::Relaxed);
+    let connected = counters.connected.fetch_add(1, Ordering::Relaxed) + 1;
+    let limits = Limits {
+        max_bulk_len: config.proto_max_bulk_len.0 as usize,
+        ..Limits::default()
+    };
+    let mut io = ClientIo::new(stream, limits, config.client_query_buffer_limit.0 as usize);
+
+    let refuse = if connected > config.maxclients as u64 {
+        Some("-ERR max number of clients reached\r\n")
+    } else if config.protected_mode.0
+        && config.requirepass.is_empty()
+        && io.transport().kind() == TransportKind::Tcp
+        && !is_loopback(&io.transport().peer_addr())
+    {
+        Some(DENIED)
+    } else {
+        None
+    };
+    if let Some(msg) = refuse {
+        counters
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        io.out.extend_from_slice(msg.as_bytes());
+        let _ = io.flush().await;
+        counters.connected.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+
+    let id = counters.new_client_id();
+    let (kill_tx, mut kill_rx) = futures_channel::oneshot::channel::<()>();
+    let now = Instant::now();
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr: io.transport().peer_addr(),
+        laddr: io.transport().local_addr(),
+        fd: io.transport().fd(),
+        name: None,
+        lib_name: None,
+        lib_ver: None,
+        db: 0,
+        resp: 2,
+        created: now,
+        last_active: now,
+        last_command: "NULL",
+        multi: false,
+        no_evict: false,
+        is_unix: io.transport().kind() == TransportKind::Unix,
+        killed: false,
+        kill_switch: Some(kill_tx),
+    }));
+    local.clients.borrow_mut().insert(info.clone());
+    let mut session = Session {
+        local: local.clone(),
+        info,
+        id,
+        db: 0,
+        proto: Protocol::Resp2,
+        authenticated: config.requirepass.is_empty(),
+        reply_mode: ReplyMode::On,
+        closing: false,
+        router: Router::new(local.mesh.shards()),
+    };
+    drop(config);
+
+    let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
+    loop {
+        let read = async { Some(io.read_batch(&mut batch, MAX_BATCH).await) };
+        let killed = async {
+            let _ = (&mut kill_rx).await;
+            None
+        };
+        let Some(result) = futures_lite::future::or(read, killed).await else {
+            debug!(client = id, "killed");
+            break;
+        };
+        match result {
+            Ok(()) => {}
+            Err(ReadError::Protocol(e)) => {
+                debug!(client = id, "protocol error: {e}");
+                io.out
+                    .extend_from_slice(format!("-ERR Protocol error: {e}\r\n").as_bytes());
+                let _ = io.flush().await;
+                break;
+            }
+            Err(ReadError::QueryBufferLimit) => {
+                tracing::warn!(
+                    client = id,
+                    "closing client that reached client-query-buffer-limit"
+                );
+                break;
+            }
+            Err(e) => {
+                debug!(client = id, "connection ended: {e}");
+                break;
+            }
+        }
+        session.info.borrow_mut().last_active = Instant::now();
+        Router::run_batch(&mut session, &mut batch, &mut io.out).await;
+        if io.flush().await.is_err() || session.closing || session.info.borrow().killed {
+            break;
+        }
+    }
+    local.clients.borrow_mut().remove(id);
+    counters.connected.fetch_sub(1, Ordering::Relaxed);
+}

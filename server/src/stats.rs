@@ -1,0 +1,59 @@
+//! Counters: per-executor command statistics, and process-wide connection counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Calls and time per command (INFO commandstats), indexed like the command table.
+#[derive(Debug, Clone, Default)]
+pub struct CommandStats {
+    pub calls: Vec<u64>,
+    pub usec: Vec<u64>,
+    pub failed: Vec<u64>,
+}
+
+impl CommandStats {
+    pub fn new() -> Self {
+        let n = corekv_shard::COMMANDS.len();
+        CommandStats {
+            calls: vec![0; n],
+            usec: vec![0; n],
+            failed: vec![0; n],
+        }
+    }
+
+    pub fn record(&mut self, id: usize, usec: u64, failed: bool) {
+        self.calls[id] += 1;
+        self.usec[id] += usec;
+        self.failed[id] += failed as u64;
+    }
+
+    pub fn merge(&mut self, other: &CommandStats) {
+        for i in 0..self.calls.len().min(other.calls.len()) {
+            self.calls[i] += other.calls[i];
+            self.usec[i] += other.usec[i];
+            self.failed[i] += other.failed[i];
+        }
+    }
+
+    pub fn reset(&mut self) {
+        *self = CommandStats::new();
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().sum()
+    }
+}
+
+/// Process-wide counters, updated rarely (per connection, not per command).
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub connected: AtomicU64,
+    pub next_client_id: AtomicU64,
+}
+
+impl ServerCounters {
+    pub fn new_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}

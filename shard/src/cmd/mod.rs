@@ -1,0 +1,6 @@
+//! Command implementations that run on a shard, one module per command family.
+
+pub mod bitmap;
+pub mod expiry;
+pub mod keys;
+pub mod strings;

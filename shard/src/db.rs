@@ -1,0 +1,306 @@
+//! One logical database (`SELECT n`) of one shard: keys, values and their expiry.
+//!
+//! Keys live in an insertion-ordered hash table. Its dense index gives O(1) random sampling
+//! (RANDOMKEY, active expiry, eviction) and a SCAN cursor that survives growth: a scan walks
+//! indexes downwards, and removal only moves the last entry, which such a walk has seen.
+//!
+//! Every change to a key goes through [`Db::write_hook`], the one write path that replication,
+//! WATCH and the kernel front cache hang off.
+
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+use crate::value::Value;
+
+type Hasher = ahash::RandomState;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
+    pub expire_at: u64,
+    /// Last access, in seconds of the shard clock (OBJECT IDLETIME).
+    pub last_access: u32,
+}
+
+impl Entry {
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Db {
+    keys: IndexMap<Bytes, Entry, Hasher>,
+    /// Keys that have an expiry, for sampling by the active expiry cycle.
+    volatile: IndexSet<Bytes, Hasher>,
+    /// Keys changed since start (Redis's `dirty`), for INFO.
+    pub changes: u64,
+    pub expired_keys: u64,
+}
+
+/// Outcome of one step of a SCAN walk over a database.
+pub struct ScanStep {
+    /// Cursor to continue with, `0` when this database has been walked entirely.
+    pub cursor: u64,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// Called for every change of a key's value or existence.
+    fn write_hook(&mut self, _key: &[u8]) {
+        self.changes += 1;
+    }
+
+    /// Looks a key up for reading, removing it first if it has expired.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now_ms);
+        self.keys.get_mut(key)
+    }
+
+    /// Looks a key up without expiring it or touching its access time (SCAN, KEYS, TYPE checks).
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.keys.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// Gives mutable access to a live key's value for an in-place update. The caller changes
+    /// it, so this counts as a write.
+    pub fn get_for_update(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now_ms);
+        if self.keys.contains_key(key) {
+            self.write_hook(key);
+        }
+        self.keys.get_mut(key)
+    }
+
+    /// Sets a key's value. `expire_at`: `Some(0)` clears the expiry, `Some(t)` sets it, `None`
+    /// keeps an existing key's expiry (KEEPTTL, and in-place updates).
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) {
+        self.expire_if_due(key, now_ms);
+        self.write_hook(key);
+        let access = clock_secs(now_ms);
+        match self.keys.get_mut(key) {
+            Some(entry) => {
+                entry.value = value;
+                entry.last_access = access;
+                if let Some(at) = expire_at {
+                    let was = entry.expire_at;
+                    entry.expire_at = at;
+                    self.track_volatile(key, was, at);
+                }
+            }
+            None => {
+                let at = expire_at.unwrap_or(0);
+                let key = Bytes::copy_from_slice(key);
+                if at != 0 {
+                    self.volatile.insert(key.clone());
+                }
+                self.keys.insert(
+                    key,
+                    Entry {
+                        value,
+                        expire_at: at,
+                        last_access: access,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Sets or clears (`0`) the expiry of an existing key. Returns false when the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], at: u64, now_ms: u64) -> bool {
+        self.expire_if_due(key, now_ms);
+        let Some(entry) = self.keys.get_mut(key) else {
+            return false;
+        };
+        let was = entry.expire_at;
+        entry.expire_at = at;
+        self.track_volatile(key, was, at);
+        self.write_hook(key);
+        true
+    }
+
+    fn track_volatile(&mut self, key: &[u8], was: u64, now: u64) {
+        match (was != 0, now != 0) {
+            (false, true) => {
+                self.volatile.insert(Bytes::copy_from_slice(key));
+            }
+            (true, false) => {
+                self.volatile.swap_remove(key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes a key; returns its entry if it existed and was live.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.expire_if_due(key, now_ms);
+        let entry = self.keys.swap_remove(key)?;
+        if entry.expire_at != 0 {
+            self.volatile.swap_remove(key);
+        }
+        self.write_hook(key);
+        Some(entry)
+    }
+
+    /// Removes every key; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.keys.len();
+        self.keys = IndexMap::default();
+        self.volatile = IndexSet::default();
+        self.changes += n as u64;
+        n
+    }
+
+    fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let due = matches!(self.keys.get(key), Some(e) if e.is_expired(now_ms));
+        if due {
+            self.keys.swap_remove(key);
+            self.volatile.swap_remove(key);
+            self.expired_keys += 1;
+            self.write_hook(key);
+        }
+        due
+    }
+
+    /// One round of active expiry: samples up to `samples` keys with a TTL and removes the
+    /// expired ones. Returns (sampled, expired) so the caller can decide to go on.
+    pub fn expire_sample(
+        &mut self,
+        samples: usize,
+        now_ms: u64,
+        rng: &mut impl Rng,
+    ) -> (usize, usize) {
+        let mut expired = 0;
+        let sampled = samples.min(self.volatile.len());
+        for _ in 0..sampled {
+            let idx = rng.gen_range(0..self.volatile.len());
+            let Some(key) = self.volatile.get_index(idx).cloned() else {
+                break;
+            };
+            if self.expire_if_due(&key, now_ms) {
+                expired += 1;
+            }
+            if self.volatile.is_empty() {
+                break;
+            }
+        }
+        (sampled, expired)
+    }
+
+    /// A random live key.
+    pub fn random_key(&mut self, now_ms: u64, rng: &mut impl Rng) -> Option<Bytes> {
+        // Like Redis, give up on a table full of expired keys after a bounded number of tries.
+        for _ in 0..100 {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let idx = rng.gen_range(0..self.keys.len());
+            let (key, entry) = self.keys.get_index(idx)?;
+            if !entry.is_expired(now_ms) {
+                return Some(key.clone());
+            }
+            let key = key.clone();
+            self.expire_if_due(&key, now_ms);
+        }
+        None
+    }
+
+    /// Walks up to `count` slots of the table from `cursor` (0 starts), calling `visit` for each
+    /// live key. Keys present for the whole walk are visited at least once.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        mut visit: impl FnMut(&Bytes, &Entry),
+    ) -> ScanStep {
+        // cursor 0 = start at the top; cursor c > 0 = continue at index c - 1.
+        let mut next = if cursor == 0 {
+            self.keys.len()
+        } else {
+            (cursor as usize).min(self.keys.len())
+        };
+        let mut steps = 0;
+        while next > 0 && steps < count.max(1) {
+            next -= 1;
+            steps += 1;
+            if let Some((k, e)) = self.keys.get_index(next) {
+                if !e.is_expired(now_ms) {
+                    visit(k, e);
+                }
+            }
+        }
+        ScanStep {
+            cursor: next as u64,
+        }
+    }
+
+    /// Every live key (KEYS).
+    pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.keys.iter().filter(move |(_, e)| !e.is_expired(now_ms))
+    }
+}
+
+/// The coarse clock kept in entries for OBJECT IDLETIME.
+pub fn clock_secs(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_keys_vanish_on_access() {
+        let mut db = Db::default();
+        db.set(b"a", Value::Int(1), Some(1_000), 0);
+        assert!(db.get(b"a", 999).is_some());
+        assert!(db.get(b"a", 1_000).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn scan_survives_growth_and_removal() {
+        let mut db = Db::default();
+        for i in 0..100u32 {
+            db.set(i.to_string().as_bytes(), Value::Int(i as i64), Some(0), 0);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let step = db.scan(cursor, 10, 0, |k, _| {
+                seen.insert(k.clone());
+            });
+            round += 1;
+            // Mutate between calls: removals and inserts must not hide keys that stay.
+            db.remove(format!("{}", 99 - round).as_bytes(), 0);
+            db.set(format!("new{round}").as_bytes(), Value::Int(0), Some(0), 0);
+            cursor = step.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..80u32 {
+            assert!(seen.contains(i.to_string().as_bytes()), "missed {i}");
+        }
+    }
+}

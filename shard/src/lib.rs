@@ -1,0 +1,18 @@
+//! The keyspace side of corekv: what one core owns and how commands run on it.
+//!
+//! A [`Shard`] holds every database's keys for the hash slots one executor owns. It is used
+//! from that executor's thread only, so nothing in it is locked.
+
+pub mod args;
+pub mod cmd;
+pub mod command;
+pub mod db;
+pub mod errors;
+pub mod glob;
+pub mod slot;
+pub mod store;
+pub mod value;
+
+pub use command::{lookup, lookup_id, CommandSpec, Merge, Route, COMMANDS};
+pub use store::{now_ms, Ctx, Shard, ShardStats};
+pub use value::Value;

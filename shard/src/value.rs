@@ -1,0 +1,67 @@
+//! Values stored under keys.
+
+use bytes::Bytes;
+
+/// A stored value. Collection types join this enum with the data types work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string that was written as text or bytes.
+    Str(Bytes),
+    /// A string holding a 64-bit integer in canonical form (Redis's `int` encoding).
+    Int(i64),
+}
+
+impl Value {
+    /// Stores a string the way Redis does: canonical integers compactly, the rest copied out of
+    /// the request buffer so no stored value pins a whole read buffer.
+    pub fn string(data: &[u8]) -> Value {
+        match parse_canonical_int(data) {
+            Some(n) => Value::Int(n),
+            None => Value::Str(Bytes::copy_from_slice(data)),
+        }
+    }
+
+    /// Redis's name for the type (`TYPE`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) | Value::Int(_) => "string",
+        }
+    }
+
+    /// The string's bytes, `None` for non-string types.
+    pub fn as_bytes(&self) -> Option<Bytes> {
+        match self {
+            Value::Str(b) => Some(b.clone()),
+            Value::Int(n) => Some(Bytes::copy_from_slice(
+                itoa::Buffer::new().format(*n).as_bytes(),
+            )),
+        }
+    }
+}
+
+/// Parses an integer only when its text is exactly what formatting it back would give (no
+/// sign, spaces or leading zeros), so storing it as a number loses nothing.
+pub fn parse_canonical_int(data: &[u8]) -> Option<i64> {
+    if data.is_empty() || data.len() > 20 {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(data).ok()?.parse().ok()?;
+    (itoa::Buffer::new().format(n).as_bytes() == data).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_integers_are_compacted() {
+        assert_eq!(Value::string(b"123"), Value::Int(123));
+        assert_eq!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN));
+        assert!(matches!(Value::string(b"0123"), Value::Str(_)));
+        assert!(matches!(Value::string(b"+1"), Value::Str(_)));
+        assert!(matches!(
+            Value::string(b"99999999999999999999"),
+            Value::Str(_)
+        ));
+    }
+}
