@@ -29,6 +29,9 @@ pub enum ReadError {
 pub struct ClientIo<T: Transport> {
     stream: T,
     read_buf: BytesMut,
+    /// Landing area for ordinary reads; copying the bytes read out of it is cheaper than
+    /// zeroing fresh buffer space before every read.
+    scratch: Box<[u8]>,
     parser: RequestParser,
     /// Error found after some complete commands; reported once those have run.
     deferred: Option<ProtocolError>,
@@ -41,11 +44,12 @@ impl<T: Transport> ClientIo<T> {
     pub fn new(stream: T, limits: Limits, query_buffer_limit: usize) -> Self {
         ClientIo {
             stream,
-            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            read_buf: BytesMut::new(),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             parser: RequestParser::new(limits),
             deferred: None,
             query_buffer_limit,
-            out: Vec::with_capacity(READ_CHUNK),
+            out: Vec::new(),
         }
     }
 
@@ -96,23 +100,21 @@ impl<T: Transport> ClientIo<T> {
     }
 
     async fn fill(&mut self) -> Result<(), ReadError> {
-        let want = self
-            .parser
-            .wanted()
-            .saturating_sub(self.read_buf.len())
-            .max(READ_CHUNK);
-        self.read_buf.reserve(want);
-        let start = self.read_buf.len();
-        // Read straight into the buffer's spare room; the zeroing is cheaper than a copy.
-        self.read_buf.resize(start + want, 0);
-        let n = match self.stream.read(&mut self.read_buf[start..]).await {
-            Ok(n) => n,
-            Err(e) => {
-                self.read_buf.truncate(start);
-                return Err(e.into());
-            }
+        let wanted = self.parser.wanted().saturating_sub(self.read_buf.len());
+        let n = if wanted > READ_CHUNK {
+            // A big argument: read straight into its reserved room, no extra copy.
+            self.read_buf.reserve(wanted);
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + wanted, 0);
+            let res = self.stream.read(&mut self.read_buf[start..]).await;
+            let n = *res.as_ref().unwrap_or(&0);
+            self.read_buf.truncate(start + n);
+            res?
+        } else {
+            let n = self.stream.read(&mut self.scratch).await?;
+            self.read_buf.extend_from_slice(&self.scratch[..n]);
+            n
         };
-        self.read_buf.truncate(start + n);
         if n == 0 {
             return Err(ReadError::Closed);
         }

@@ -230,7 +230,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("bitfield_ro", -2, &["readonly", "fast"], ONE_KEY, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings.", Shard(bitmap::bitfield)),
 ];
 
-static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+static INDEX: OnceLock<HashMap<&'static str, usize, ahash::RandomState>> = OnceLock::new();
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {

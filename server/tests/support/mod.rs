@@ -1,0 +1,147 @@
+//! Test support: starts the real `corekv` binary (and Debian's `redis-server` for differential
+//! tests) on free loopback ports, and connects real clients to them.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; there is a small window before reuse).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running server process, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub unix: Option<PathBuf>,
+}
+
+fn wait_for_port(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited during start-up: {status}");
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            // A PING round trip proves the executors are serving, not only bound.
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            if s.write_all(b"PING\r\n").is_ok() {
+                let mut buf = [0u8; 7];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    return;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not answer on port {port} within 20s");
+}
+
+impl Server {
+    /// Starts corekv with `cores` executors and extra flags.
+    pub fn corekv(cores: usize, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args(["--port", &port.to_string(), "--cores", &cores.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn corekv");
+        wait_for_port(port, &mut child);
+        Server { child, port, unix: None }
+    }
+
+    /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.
+    pub fn corekv_with_unix(cores: usize) -> Server {
+        let dir = std::env::temp_dir().join(format!("corekv-test-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("corekv.sock");
+        let mut s = Server::corekv(cores, &["--unixsocket", path.to_str().unwrap(), "--unixsocketperm", "700"]);
+        s.unix = Some(path);
+        s
+    }
+
+    /// Starts Debian's redis-server 7 with persistence off, for differential tests.
+    pub fn redis() -> Server {
+        let port = free_port();
+        let mut child = Command::new(redis_server_path())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server (apt-get install redis-server)");
+        wait_for_port(port, &mut child);
+        Server { child, port, unix: None }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+
+    /// A raw TCP connection for byte-level protocol tests.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// Runs redis-cli against this server and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit by itself (after SHUTDOWN or a signal).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = self.unix.as_ref().and_then(|p| p.parent()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn redis_server_path() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Keys that hash to different shards of a 2-core server, and two that share a shard.
+pub fn keys_on_both_shards() -> (String, String) {
+    // Slot ranges are contiguous: shard 0 owns slots 0..8191, shard 1 owns 8192..16383.
+    // "bar" is slot 5061 (shard 0), "foo" is slot 12182 (shard 1).
+    ("bar".into(), "foo".into())
+}
