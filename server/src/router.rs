@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use corekv_net::Reply;
-use corekv_shard::command::{self, Merge, Route};
+use corekv_shard::command::{self, c_string, Merge, Route};
 use corekv_shard::{errors, lookup_id, slot, COMMANDS};
 use futures_channel::oneshot;
 
@@ -83,15 +83,9 @@ fn unknown_command(args: &[Bytes]) -> Reply {
         if listed.len() >= 128 {
             break;
         }
-        let room = 128 - listed.len();
-        let text = String::from_utf8_lossy(a);
-        let cut: String = text.chars().take(room).collect();
-        listed.push_str(&format!("'{cut}' "));
+        listed.push_str(&format!("'{}' ", c_string(a, 128 - listed.len())));
     }
-    let name: String = String::from_utf8_lossy(&args[0])
-        .chars()
-        .take(128)
-        .collect();
+    let name = c_string(&args[0], 128);
     Reply::error(format!(
         "ERR unknown command '{name}', with args beginning with: {listed}"
     ))
@@ -120,6 +114,10 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     if bad_arity {
         let silent = take_silence(s);
         return ready(s, silent, errors::wrong_arity(spec.name), out);
+    }
+    if let Err(e) = spec.check_subcommand(&args) {
+        let silent = take_silence(s);
+        return ready(s, silent, e, out);
     }
     if !s.authenticated && !spec.has_flag("no_auth") {
         let silent = take_silence(s);

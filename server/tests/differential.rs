@@ -1,13 +1,14 @@
 //! Differential tests: every line of `tests/differential/*.redis` is sent to corekv (2 cores)
 //! and to a real redis-server over raw TCP, and the raw reply bytes must be identical.
 //!
-//! Script format: one command per line, quoted like redis-cli (`SET "bin\x00key" ""`, `'it''s'`
-//! is not supported, use `"it's"`). Blank lines and lines starting with `#` are ignored.
+//! Script format: one command per line, quoted like redis-cli (`SET "bin\x00key" ""`,
+//! `'it\'s'`). Blank lines and lines starting with `#` are ignored.
 //! Directives:
 //!
-//! * `@resp3` (first command line of a file): both connections send `HELLO 3` before the
-//!   script and discard the replies (the HELLO maps legitimately differ); every reply after that
-//!   is compared as RESP3 bytes.
+//! * Protocols: every script runs twice, first in RESP2, then on new connections in RESP3 (both
+//!   connections send `HELLO 3` before the script and discard the replies, since the HELLO maps
+//!   legitimately differ; every reply after that is compared as RESP3 bytes). A file whose
+//!   first command line is `@resp3` runs only in RESP3; `@resp2` runs only in RESP2.
 //! * `@pending "reason"` (file level, before any command): the whole file is run and every
 //!   mismatch is printed, but it does not fail the test (for commands still being implemented).
 //!   When the file has no mismatch any more, the run says so: remove the marker then.
@@ -16,9 +17,12 @@
 //! * `@ttl-approx CMD...` compares integer replies with a tolerance: ±50 for the millisecond
 //!   commands (PTTL, PEXPIRETIME) and ±1 for everything else (TTL, EXPIRETIME...). Integers
 //!   nested in arrays are compared the same way.
-//! * `@known-divergence "reason" CMD...` sends the command to both servers (so the state of the
-//!   following lines is unchanged) but does not compare: both replies are printed instead. Only
+//! * `@known-divergence "reason" CMD...` sends the command to both servers (so later lines
+//!   see the same state wherever the divergence allows) but does not compare: both replies are printed instead. Only
 //!   for genuine corekv bugs that have been reported; if the replies match, the run says so.
+//!
+//! If redis-server is missing the test prints a skip message and passes, unless `CI` is set or
+//! `COREKV_WITH_REDIS=1`, in which case it fails. `REDIS_SERVER` overrides the binary.
 //!
 //! Each script runs on fresh connections after a FLUSHALL on both servers. All scripts run even
 //! when one fails; the test fails at the end with every mismatch, each naming the script, the
@@ -137,6 +141,7 @@ struct Line {
 struct Script {
     name: String,
     resp3: bool,
+    resp2_only: bool,
     pending: Option<String>,
     lines: Vec<Line>,
 }
@@ -145,6 +150,7 @@ fn parse_script(name: &str, text: &str) -> Result<Script, String> {
     let mut script = Script {
         name: name.to_string(),
         resp3: false,
+        resp2_only: false,
         pending: None,
         lines: Vec::new(),
     };
@@ -165,14 +171,27 @@ fn parse_script(name: &str, text: &str) -> Result<Script, String> {
         match args.first().map(|a| a.as_slice()) {
             Some(b"@resp3") => {
                 if !script.lines.is_empty() || args.len() != 1 {
-                    return Err(err("@resp3 must be a line of its own before any command".into()));
+                    return Err(err(
+                        "@resp3 must be a line of its own before any command".into()
+                    ));
                 }
                 script.resp3 = true;
                 continue;
             }
+            Some(b"@resp2") => {
+                if !script.lines.is_empty() || args.len() != 1 {
+                    return Err(err(
+                        "@resp2 must be a line of its own before any command".into()
+                    ));
+                }
+                script.resp2_only = true;
+                continue;
+            }
             Some(b"@pending") => {
                 if !script.lines.is_empty() || args.len() != 2 {
-                    return Err(err("@pending \"reason\" must come before any command".into()));
+                    return Err(err(
+                        "@pending \"reason\" must come before any command".into()
+                    ));
                 }
                 script.pending = Some(String::from_utf8_lossy(&args[1]).into_owned());
                 continue;
@@ -209,7 +228,10 @@ fn parse_script(name: &str, text: &str) -> Result<Script, String> {
                     args.drain(..2);
                 }
                 Some(a) if a.starts_with(b"@") => {
-                    return Err(err(format!("unknown directive {}", String::from_utf8_lossy(a))));
+                    return Err(err(format!(
+                        "unknown directive {}",
+                        String::from_utf8_lossy(a)
+                    )));
                 }
                 _ => break,
             }
@@ -219,6 +241,9 @@ fn parse_script(name: &str, text: &str) -> Result<Script, String> {
         }
         line.args = args;
         script.lines.push(line);
+    }
+    if script.resp3 && script.resp2_only {
+        return Err(format!("{name}: @resp2 and @resp3 exclude each other"));
     }
     Ok(script)
 }
@@ -277,7 +302,9 @@ impl Conn {
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| format!("{label}: set_read_timeout: {e}"))?;
         let _ = s.set_nodelay(true);
-        let r = s.try_clone().map_err(|e| format!("{label}: clone socket: {e}"))?;
+        let r = s
+            .try_clone()
+            .map_err(|e| format!("{label}: clone socket: {e}"))?;
         Ok(Conn {
             label,
             writer: s,
@@ -303,11 +330,19 @@ impl Conn {
             .read_until(b'\n', &mut line)
             .map_err(|e| format!("{}: read: {e} (after {:?})", self.label, escape(raw)))?;
         if n == 0 {
-            return Err(format!("{}: connection closed (after {:?})", self.label, escape(raw)));
+            return Err(format!(
+                "{}: connection closed (after {:?})",
+                self.label,
+                escape(raw)
+            ));
         }
         raw.extend_from_slice(&line);
         if !line.ends_with(b"\r\n") {
-            return Err(format!("{}: reply line not ended by CRLF: {}", self.label, escape(raw)));
+            return Err(format!(
+                "{}: reply line not ended by CRLF: {}",
+                self.label,
+                escape(raw)
+            ));
         }
         line.truncate(line.len() - 2);
         Ok(line)
@@ -321,11 +356,20 @@ impl Conn {
 
     fn read_exact_into(&mut self, n: usize, raw: &mut Vec<u8>) -> Result<Vec<u8>, String> {
         let mut buf = vec![0u8; n + 2];
-        std::io::Read::read_exact(&mut self.reader, &mut buf)
-            .map_err(|e| format!("{}: read {n}-byte payload: {e} (after {})", self.label, escape(raw)))?;
+        std::io::Read::read_exact(&mut self.reader, &mut buf).map_err(|e| {
+            format!(
+                "{}: read {n}-byte payload: {e} (after {})",
+                self.label,
+                escape(raw)
+            )
+        })?;
         raw.extend_from_slice(&buf);
         if &buf[n..] != b"\r\n" {
-            return Err(format!("{}: payload not followed by CRLF: {}", self.label, escape(raw)));
+            return Err(format!(
+                "{}: payload not followed by CRLF: {}",
+                self.label,
+                escape(raw)
+            ));
         }
         buf.truncate(n);
         Ok(buf)
@@ -337,7 +381,9 @@ impl Conn {
         let Some((&kind, rest)) = line.split_first() else {
             return Err(format!("{}: empty reply line", self.label));
         };
-        let bad = |what: &str, raw: &[u8]| format!("{}: bad {what}: {}", self.label, escape(&raw[start..]));
+        let bad = |what: &str, raw: &[u8]| {
+            format!("{}: bad {what}: {}", self.label, escape(&raw[start..]))
+        };
         let num = |raw: &[u8]| -> Result<i64, String> {
             std::str::from_utf8(rest)
                 .ok()
@@ -374,7 +420,11 @@ impl Conn {
                     }
                     Resp::NullArray
                 } else {
-                    let count = if matches!(kind, b'%' | b'|') { n * 2 } else { n };
+                    let count = if matches!(kind, b'%' | b'|') {
+                        n * 2
+                    } else {
+                        n
+                    };
                     let mut items = Vec::with_capacity(count as usize);
                     for _ in 0..count {
                         let s = raw.len();
@@ -434,7 +484,9 @@ fn approx_equal(a: &Reply, b: &Reply, tol: i64) -> bool {
     match (&a.tree, &b.tree) {
         (Resp::Int(x), Resp::Int(y)) => (x - y).abs() <= tol,
         (Resp::Agg(ka, xs), Resp::Agg(kb, ys)) => {
-            ka == kb && xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| approx_equal(x, y, tol))
+            ka == kb
+                && xs.len() == ys.len()
+                && xs.iter().zip(ys).all(|(x, y)| approx_equal(x, y, tol))
         }
         _ => a.raw == b.raw,
     }
@@ -467,7 +519,10 @@ fn unordered_equal(a: &Reply, b: &Reply) -> bool {
 }
 
 fn ttl_tolerance(args: &[Vec<u8>]) -> i64 {
-    let name = args.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+    let name = args
+        .first()
+        .map(|a| a.to_ascii_lowercase())
+        .unwrap_or_default();
     if name.starts_with(b"p") {
         50 // PTTL, PEXPIRETIME (milliseconds)
     } else {
@@ -500,14 +555,24 @@ fn flushall(conns: &mut [&mut Conn]) -> Result<(), String> {
     Ok(())
 }
 
-fn run_script(script: &Script, redis: &Server, corekv: &Server, out: &mut Outcome) {
+fn run_script(script: &Script, resp3: bool, redis: &Server, corekv: &Server, out: &mut Outcome) {
     let mut mismatches = Vec::new();
-    run_lines(script, redis, corekv, out, &mut mismatches);
+    let label = if resp3 {
+        format!("{} [RESP3]", script.name)
+    } else {
+        script.name.clone()
+    };
+    run_lines(script, &label, resp3, redis, corekv, out, &mut mismatches);
     if let Some(reason) = &script.pending {
         if mismatches.is_empty() {
-            println!("PENDING {} ({reason}): no mismatch any more; remove the @pending marker", script.name);
+            println!(
+                "PENDING {label} ({reason}): no mismatch any more; remove the @pending marker"
+            );
         } else {
-            println!("PENDING {} ({reason}): {} mismatches (not failing the test)", script.name, mismatches.len());
+            println!(
+                "PENDING {label} ({reason}): {} mismatches (not failing the test)",
+                mismatches.len()
+            );
         }
         out.pending.append(&mut mismatches);
     } else {
@@ -515,13 +580,21 @@ fn run_script(script: &Script, redis: &Server, corekv: &Server, out: &mut Outcom
     }
 }
 
-fn run_lines(script: &Script, redis: &Server, corekv: &Server, out: &mut Outcome, fails: &mut Vec<String>) {
+fn run_lines(
+    script: &Script,
+    label: &str,
+    resp3: bool,
+    redis: &Server,
+    corekv: &Server,
+    out: &mut Outcome,
+    fails: &mut Vec<String>,
+) {
     let mut fail = |msg: String| fails.push(msg);
     let setup = (|| -> Result<(Conn, Conn), String> {
         let mut r = Conn::open("redis", redis)?;
         let mut k = Conn::open("corekv", corekv)?;
         flushall(&mut [&mut r, &mut k])?;
-        if script.resp3 {
+        if resp3 {
             for c in [&mut r, &mut k] {
                 let hello = c.call(&[b"HELLO".to_vec(), b"3".to_vec()])?;
                 if !matches!(hello.tree, Resp::Agg(b'%', _)) {
@@ -533,14 +606,14 @@ fn run_lines(script: &Script, redis: &Server, corekv: &Server, out: &mut Outcome
     })();
     let (mut r, mut k) = match setup {
         Ok(c) => c,
-        Err(e) => return fail(format!("{}: setup failed: {e}", script.name)),
+        Err(e) => return fail(format!("{label}: setup failed: {e}")),
     };
     for line in &script.lines {
         if let Some(ms) = line.sleep_ms {
             std::thread::sleep(Duration::from_millis(ms));
             continue;
         }
-        let whereabouts = format!("{}:{}: {}", script.name, line.number, line.text);
+        let whereabouts = format!("{label}:{}: {}", line.number, line.text);
         let rr = r.call(&line.args);
         let kr = k.call(&line.args);
         let (rr, kr) = match (rr, kr) {
@@ -563,7 +636,9 @@ fn run_lines(script: &Script, redis: &Server, corekv: &Server, out: &mut Outcome
             out.known += 1;
             let same = rr.raw == kr.raw;
             println!(
-                "KNOWN DIVERGENCE ({reason}) {whereabouts}\n    redis:  {}\n    corekv: {}{}",
+                "KNOWN DIVERGENCE {label}:{} ({reason})\n    command: {}\n    redis:   {}\n    corekv:  {}{}",
+                line.number,
+                show_args(&line.args),
                 show(&rr.raw),
                 show(&kr.raw),
                 if same { "\n    NOTE: the replies now match; remove the @known-divergence marker" } else { "" }
@@ -605,7 +680,9 @@ fn redis_available() -> bool {
 }
 
 fn script_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("differential")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("differential")
 }
 
 fn load_scripts() -> Vec<Script> {
@@ -620,8 +697,12 @@ fn load_scripts() -> Vec<Script> {
     paths
         .iter()
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
             parse_script(&name, &text).unwrap_or_else(|e| panic!("script syntax error: {e}"))
         })
         .collect()
@@ -644,8 +725,11 @@ fn differential_against_redis() {
             "redis-server not found (tried `{}`; set REDIS_SERVER or apt-get install redis-server)",
             redis_server_path()
         );
-        if std::env::var_os("CI").is_some() {
-            panic!("{msg}; CI is set, so the differential test cannot be skipped");
+        // CI (and scripts/test.sh, which sets COREKV_WITH_REDIS=1) must not skip silently.
+        let required = std::env::var_os("CI").is_some()
+            || std::env::var("COREKV_WITH_REDIS").is_ok_and(|v| v == "1");
+        if required {
+            panic!("{msg}; CI or COREKV_WITH_REDIS=1 is set, so the differential test cannot be skipped");
         }
         eprintln!("SKIPPED differential test: {msg}");
         return;
@@ -655,11 +739,18 @@ fn differential_against_redis() {
     let corekv = Server::corekv(2, &[]);
     let mut out = Outcome::default();
     for script in &scripts {
-        run_script(script, &redis, &corekv, &mut out);
+        if !script.resp3 {
+            run_script(script, false, &redis, &corekv, &mut out);
+        }
+        if !script.resp2_only {
+            run_script(script, true, &redis, &corekv, &mut out);
+        }
     }
     for (label, server) in [("redis", &redis), ("corekv", &corekv)] {
         if let Err(e) = ping(label, server) {
-            out.failures.push(format!("after all scripts, {label} no longer answers PING: {e}"));
+            out.failures.push(format!(
+                "after all scripts, {label} no longer answers PING: {e}"
+            ));
         }
     }
     let total_lines: usize = scripts.iter().map(|s| s.lines.len()).sum();
@@ -717,7 +808,10 @@ fn script_parser_handles_quoting_and_directives() {
 
 #[test]
 fn comparison_modes() {
-    let rep = |raw: &[u8], tree: Resp| Reply { raw: raw.to_vec(), tree };
+    let rep = |raw: &[u8], tree: Resp| Reply {
+        raw: raw.to_vec(),
+        tree,
+    };
     let int = |n: i64| rep(format!(":{n}\r\n").as_bytes(), Resp::Int(n));
     assert!(approx_equal(&int(100), &int(101), 1));
     assert!(!approx_equal(&int(100), &int(102), 1));

@@ -92,9 +92,44 @@ pub struct CommandSpec {
     pub group: &'static str,
     pub summary: &'static str,
     pub route: Route,
+    /// For container commands (CLIENT, CONFIG, OBJECT...): each subcommand and its arity,
+    /// counted from the container name like Redis does.
+    pub subcommands: &'static [(&'static str, i32)],
 }
 
 impl CommandSpec {
+    /// Checks a container command's subcommand and arity; the error is Redis's text.
+    pub fn check_subcommand(&self, args: &[Bytes]) -> Result<(), Reply> {
+        if self.subcommands.is_empty() || args.len() < 2 {
+            return Ok(());
+        }
+        let sub = &args[1];
+        match self
+            .subcommands
+            .iter()
+            .find(|(name, _)| sub.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            None => Err(Reply::error(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                c_string(sub, 128),
+                String::from_utf8_lossy(&args[0]).to_uppercase()
+            ))),
+            Some((name, arity)) => {
+                let n = *arity;
+                let ok =
+                    (n >= 0 && args.len() == n as usize) || (n < 0 && args.len() >= (-n) as usize);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Reply::error(format!(
+                        "ERR wrong number of arguments for '{}|{}' command",
+                        self.name, name
+                    )))
+                }
+            }
+        }
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let n = self.arity;
         (n >= 0 && argc == n as usize) || (n < 0 && argc >= (-n) as usize)
@@ -126,7 +161,40 @@ const fn spec(
         group,
         summary,
         route,
+        subcommands: &[],
     }
+}
+
+impl CommandSpec {
+    const fn with_subcommands(
+        mut self,
+        subcommands: &'static [(&'static str, i32)],
+    ) -> CommandSpec {
+        self.subcommands = subcommands;
+        self
+    }
+}
+
+/// A container command's HELP reply in Redis's layout.
+pub fn help_reply(container: &str, lines: &[&'static str]) -> Reply {
+    let mut out = vec![Reply::status(format!(
+        "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    out.extend(lines.iter().map(|l| Reply::status(*l)));
+    out.push(Reply::status("HELP"));
+    out.push(Reply::status("    Print this help."));
+    Reply::Array(out)
+}
+
+/// Formats an argument as Redis prints it with `%.*s`: up to the first NUL, at most `max`
+/// bytes.
+pub fn c_string(arg: &[u8], max: usize) -> String {
+    let end = arg
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(arg.len())
+        .min(max);
+    String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
 const fn k(first: i32, last: i32, step: i32) -> KeySpec {
@@ -162,14 +230,21 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("auth", -2, CONN, NO_KEYS, "connection", "Authenticates the connection.", Server),
     spec("select", 2, &["loading", "stale", "fast"], NO_KEYS, "connection", "Changes the selected database.", Server),
     spec("reset", 1, CONN, NO_KEYS, "connection", "Resets the connection.", Server),
-    spec("client", -2, CONN_AUTH, NO_KEYS, "connection", "A container for client connection commands.", Server),
+    spec("client", -2, CONN_AUTH, NO_KEYS, "connection", "A container for client connection commands.", Server).with_subcommands(&[
+        ("id", 2), ("getname", 2), ("setname", 3), ("list", -2), ("info", 2), ("kill", -3),
+        ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2),
+    ]),
     // server
     spec("info", -1, &["loading", "stale"], NO_KEYS, "server", "Returns information and statistics about the server.", Server),
     spec("dbsize", 1, R, NO_KEYS, "server", "Returns the number of keys in the database.", Server),
     spec("flushdb", -1, WD, NO_KEYS, "server", "Removes all keys from the current database.", Server),
     spec("flushall", -1, WD, NO_KEYS, "server", "Removes all keys from all databases.", Server),
-    spec("config", -2, ADMIN, NO_KEYS, "server", "A container for server configuration commands.", Server),
-    spec("command", -1, &["loading", "stale"], NO_KEYS, "server", "Returns detailed information about all commands.", Server),
+    spec("config", -2, ADMIN, NO_KEYS, "server", "A container for server configuration commands.", Server).with_subcommands(&[
+        ("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2),
+    ]),
+    spec("command", -1, &["loading", "stale"], NO_KEYS, "server", "Returns detailed information about all commands.", Server).with_subcommands(&[
+        ("count", 2), ("info", -2), ("docs", -2), ("list", -2), ("getkeys", -3), ("help", 2),
+    ]),
     spec("time", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "Returns the server time.", Server),
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NO_KEYS, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", Server),
     spec("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "Returns the Unix timestamp of the last successful save to disk.", Server),
@@ -196,7 +271,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("expiretime", 2, R, ONE_KEY, "generic", "Returns the expiration time of a key as a Unix timestamp.", Shard(keys::ttl)),
     spec("pexpiretime", 2, R, ONE_KEY, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", Shard(keys::ttl)),
     spec("persist", 2, WDF, ONE_KEY, "generic", "Removes the expiration time of a key.", Shard(keys::persist)),
-    spec("object", -2, RS, k(2, 2, 1), "generic", "A container for object introspection commands.", Shard(keys::object)),
+    spec("object", -2, RS, k(2, 2, 1), "generic", "A container for object introspection commands.", Shard(keys::object)).with_subcommands(&[
+        ("encoding", 3), ("freq", 3), ("idletime", 3), ("refcount", 3), ("help", 2),
+    ]),
     // strings
     spec("get", 2, R, ONE_KEY, "string", "Returns the string value of a key.", Shard(strings::get)),
     spec("set", -3, W, ONE_KEY, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", Shard(strings::set)),

@@ -9,6 +9,7 @@ pub mod command;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod long_double;
 pub mod slot;
 pub mod store;
 pub mod value;

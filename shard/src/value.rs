@@ -9,6 +9,9 @@ pub enum Value {
     Str(Bytes),
     /// A string holding a 64-bit integer in canonical form (Redis's `int` encoding).
     Int(i64),
+    /// A string built or changed in place (APPEND, SETRANGE, SETBIT...), which Redis keeps
+    /// in its `raw` encoding whatever its length.
+    Raw(Bytes),
 }
 
 impl Value {
@@ -24,14 +27,14 @@ impl Value {
     /// Redis's name for the type (`TYPE`).
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) | Value::Int(_) => "string",
+            Value::Str(_) | Value::Int(_) | Value::Raw(_) => "string",
         }
     }
 
     /// The string's bytes, `None` for non-string types.
     pub fn as_bytes(&self) -> Option<Bytes> {
         match self {
-            Value::Str(b) => Some(b.clone()),
+            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
             Value::Int(n) => Some(Bytes::copy_from_slice(
                 itoa::Buffer::new().format(*n).as_bytes(),
             )),

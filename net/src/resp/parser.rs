@@ -8,6 +8,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 /// Longest inline command, and longest `*<n>` / `$<n>` header line (Redis: PROTO_INLINE_MAX_SIZE).
 pub const INLINE_MAX: usize = 64 * 1024;
+/// Memory an argument costs beyond its bytes (its handle in the argument vector).
+const ARG_OVERHEAD: usize = std::mem::size_of::<Bytes>();
 /// Bulk strings at least this long get their whole buffer reserved at once.
 const BIG_ARG: usize = 32 * 1024;
 
@@ -175,7 +177,9 @@ impl RequestParser {
             p.args.push(buf.split_to(len).freeze());
             // Like Redis, the two bytes after the payload are taken as CRLF unchecked.
             buf.advance(2);
-            p.bytes += len + 2;
+            // Count each argument's own overhead too, so a flood of empty arguments is bounded
+            // by the query buffer limit like a flood of bytes.
+            p.bytes += len + 2 + ARG_OVERHEAD;
             p.bulk_len = None;
             p.remaining -= 1;
         }

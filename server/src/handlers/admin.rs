@@ -243,13 +243,25 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         on_all_shards(&s.local, || ShardOp::ResetStats).await;
         return Reply::Ok;
     }
-    if is(sub, "rewrite") && args.len() == 2 {
+    if is(sub, "rewrite") {
         return Reply::error("ERR The server is running without a config file");
     }
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-        String::from_utf8_lossy(sub)
-    ))
+    if is(sub, "set") {
+        return errors::wrong_arity("config|set");
+    }
+    corekv_shard::command::help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...]
@@ -303,11 +315,26 @@ pub fn command(args: &[Bytes]) -> Reply {
             return Reply::error("ERR The command has no key arguments");
         }
         Reply::Array(keys)
+    } else if is(sub, "help") {
+        corekv_shard::command::help_reply(
+            "COMMAND",
+            &[
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+            ],
+        )
     } else {
-        Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(sub)
-        ))
+        errors::syntax()
     }
 }
 
@@ -350,19 +377,20 @@ pub fn lastsave(s: &Session) -> Reply {
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server (nothing to save yet).
-pub fn shutdown(s: &mut Session, args: &[Bytes]) -> Reply {
+/// Like Redis, success sends no reply: the connection just closes.
+pub fn shutdown(s: &mut Session, args: &[Bytes]) -> Option<Reply> {
     for a in &args[1..] {
         if is(a, "abort") {
-            return Reply::error("ERR No shutdown in progress.");
+            return Some(Reply::error("ERR No shutdown in progress."));
         }
         if !["nosave", "save", "now", "force"].iter().any(|k| is(a, k)) {
-            return errors::syntax();
+            return Some(errors::syntax());
         }
     }
     tracing::warn!("SHUTDOWN requested by client {}", s.id);
     crate::request_shutdown(&s.local.shared);
     s.closing = true;
-    Reply::Ok
+    None
 }
 
 /// DEBUG SLEEP seconds | DEBUG JMAP | DEBUG OBJECT (subset)

@@ -19,12 +19,27 @@ pub fn validate_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-fn unknown_subcommand(sub: &Bytes) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-        String::from_utf8_lossy(sub)
-    ))
-}
+const HELP: &[&str] = &[
+    "ID",
+    "    Return the ID of the current connection.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+    "    Return information about client connections.",
+    "KILL <ip:port>",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+];
 
 pub async fn client(s: &mut Session, args: &[Bytes]) -> Option<Reply> {
     let sub = &args[1];
@@ -84,8 +99,10 @@ pub async fn client(s: &mut Session, args: &[Bytes]) -> Option<Reply> {
         } else {
             errors::syntax()
         }
+    } else if is(sub, "help") {
+        corekv_shard::command::help_reply("CLIENT", HELP)
     } else {
-        unknown_subcommand(sub)
+        errors::syntax()
     };
     Some(reply)
 }

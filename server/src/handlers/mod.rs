@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod connection;
+mod gather;
 mod keyspace;
 
 use bytes::Bytes;
@@ -31,7 +32,7 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "command" => admin::command(&args),
         "time" => admin::time(),
         "lastsave" => admin::lastsave(s),
-        "shutdown" => admin::shutdown(s, &args),
+        "shutdown" => return admin::shutdown(s, &args),
         "debug" => admin::debug(s, &args).await,
         "dbsize" => keyspace::dbsize(s).await,
         "flushdb" => keyspace::flush(s, &args, false).await,
@@ -51,6 +52,8 @@ pub async fn cross_shard(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply 
         "renamenx" => keyspace::rename(s, &args, true).await,
         "copy" => keyspace::copy(s, &args).await,
         "msetnx" => keyspace::msetnx(s, id, args).await,
+        "bitop" => gather::bitop(s, &args).await,
+        "lcs" => gather::lcs(s, &args).await,
         other => Reply::error(format!(
             "CROSSSLOT Keys in request don't hash to the same slot (command '{other}' needs its keys on one shard; use a {{hash tag}})"
         )),

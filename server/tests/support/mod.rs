@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; there is a small window before reuse).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running server process, killed when dropped.
@@ -46,22 +50,45 @@ impl Server {
     pub fn corekv(cores: usize, extra: &[&str]) -> Server {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
-            .args(["--port", &port.to_string(), "--cores", &cores.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--cores",
+                &cores.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn corekv");
         wait_for_port(port, &mut child);
-        Server { child, port, unix: None }
+        Server {
+            child,
+            port,
+            unix: None,
+        }
     }
 
     /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.
     pub fn corekv_with_unix(cores: usize) -> Server {
-        let dir = std::env::temp_dir().join(format!("corekv-test-{}-{}", std::process::id(), free_port()));
+        let dir = std::env::temp_dir().join(format!(
+            "corekv-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("corekv.sock");
-        let mut s = Server::corekv(cores, &["--unixsocket", path.to_str().unwrap(), "--unixsocketperm", "700"]);
+        let mut s = Server::corekv(
+            cores,
+            &[
+                "--unixsocket",
+                path.to_str().unwrap(),
+                "--unixsocketperm",
+                "700",
+            ],
+        );
         s.unix = Some(path);
         s
     }
@@ -70,13 +97,26 @@ impl Server {
     pub fn redis() -> Server {
         let port = free_port();
         let mut child = Command::new(redis_server_path())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server (apt-get install redis-server)");
         wait_for_port(port, &mut child);
-        Server { child, port, unix: None }
+        Server {
+            child,
+            port,
+            unix: None,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -84,7 +124,10 @@ impl Server {
     }
 
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// A raw TCP connection for byte-level protocol tests.
@@ -144,4 +187,66 @@ pub fn keys_on_both_shards() -> (String, String) {
     // Slot ranges are contiguous: shard 0 owns slots 0..8191, shard 1 owns 8192..16383.
     // "bar" is slot 5061 (shard 0), "foo" is slot 12182 (shard 1).
     ("bar".into(), "foo".into())
+}
+
+impl Server {
+    /// Starts corekv with exactly `args` (no `--port`/`--cores`/`--bind` added; a config file
+    /// may set them) and waits until it answers PING on `port`.
+    pub fn corekv_exact(port: u16, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn corekv");
+        wait_for_port(port, &mut child);
+        Server {
+            child,
+            port,
+            unix: None,
+        }
+    }
+
+    /// Starts corekv with `--requirepass password` (PING needs AUTH there, so readiness is
+    /// checked with `AUTH password` + `PING`).
+    pub fn corekv_with_password(cores: usize, password: &str, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
+            .args(["--port", &port.to_string(), "--cores", &cores.to_string()])
+            .args(["--bind", "127.0.0.1", "--requirepass", password])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn corekv");
+        let hello = format!(
+            "*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\nPING\r\n",
+            password.len()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "server did not answer on port {port}"
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("server exited during start-up: {status}");
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 12];
+                if s.write_all(hello.as_bytes()).is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+OK\r\n+PONG\r\n"
+                {
+                    return Server {
+                        child,
+                        port,
+                        unix: None,
+                    };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

@@ -247,7 +247,7 @@ pub fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else if is(name, "pttl") {
         remaining as i64
     } else if is(name, "expiretime") {
-        (at / 1000) as i64
+        (at as i64 + 500) / 1000
     } else {
         at as i64
     })
@@ -268,9 +268,9 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let sub = &args[1];
     if is(sub, "help") {
-        return Reply::Array(
-            [
-                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        return crate::command::help_reply(
+            "OBJECT",
+            &[
                 "ENCODING <key>",
                 "    Return the kind of internal representation used in order to store the value",
                 "    associated with a <key>.",
@@ -283,23 +283,10 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 "REFCOUNT <key>",
                 "    Return the number of references of the value associated with the specified",
                 "    <key>.",
-                "HELP",
-                "    Print this help.",
-            ]
-            .iter()
-            .map(|l| Reply::status(*l))
-            .collect(),
+            ],
         );
     }
-    let known = ["encoding", "freq", "idletime", "refcount"]
-        .iter()
-        .any(|s| is(sub, s));
-    if !known || args.len() != 3 {
-        return Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            String::from_utf8_lossy(sub)
-        ));
-    }
+    // The router has checked the subcommand and its arity against the command table.
     let now = ctx.now_ms;
     let Some(entry) = ctx.db().get(&args[2], now) else {
         return Reply::Nil;
@@ -308,7 +295,7 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Reply::bulk(match &entry.value {
             Value::Int(_) => "int",
             Value::Str(s) if s.len() <= 44 => "embstr",
-            Value::Str(_) => "raw",
+            Value::Str(_) | Value::Raw(_) => "raw",
         })
     } else if is(sub, "idletime") {
         Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access) as i64)

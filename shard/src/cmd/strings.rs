@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use corekv_net::Reply;
 
-use crate::args::{float_arg, int_arg, is, parse_i64};
+use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::expiry::{absolute_expiry, Unit};
 use crate::errors;
 use crate::store::Ctx;
@@ -27,55 +27,123 @@ pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-#[derive(PartialEq)]
+#[derive(PartialEq, Clone, Copy)]
 enum Condition {
     Always,
     IfAbsent,
     IfPresent,
 }
 
-/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]
-pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut cond = Condition::Always;
-    let mut want_old = false;
-    // None: no expiry option; Some(None): KEEPTTL; Some(Some(t)): expire at t.
-    let mut expiry: Option<Option<u64>> = None;
-    let mut i = 3;
+/// The expiry an option asks for, validated only once all options are read (as Redis does).
+#[derive(Clone, Copy)]
+enum ExpiryOption<'a> {
+    None,
+    KeepTtl,
+    Persist,
+    At {
+        arg: &'a [u8],
+        unit: Unit,
+        absolute: bool,
+    },
+}
+
+impl ExpiryOption<'_> {
+    fn is_none(&self) -> bool {
+        matches!(self, ExpiryOption::None)
+    }
+
+    /// `None`: leave the TTL alone; `Some(0)`: no TTL; `Some(t)`: expire at `t`.
+    fn resolve(&self, now_ms: u64, command: &str) -> Result<Option<u64>, Reply> {
+        match *self {
+            ExpiryOption::None | ExpiryOption::KeepTtl => Ok(None),
+            ExpiryOption::Persist => Ok(Some(0)),
+            ExpiryOption::At {
+                arg,
+                unit,
+                absolute,
+            } => absolute_expiry(arg, unit, absolute, now_ms, command).map(Some),
+        }
+    }
+}
+
+/// Options shared by SET and GETEX, parsed like Redis's `parseExtendedStringArgumentsOrReply`:
+/// an option may repeat (the last value wins) but may not conflict with another.
+struct StringOptions<'a> {
+    condition: Condition,
+    get: bool,
+    expiry: ExpiryOption<'a>,
+}
+
+fn parse_string_options(args: &[Bytes], for_set: bool) -> Result<StringOptions<'_>, Reply> {
+    let mut o = StringOptions {
+        condition: Condition::Always,
+        get: false,
+        expiry: ExpiryOption::None,
+    };
+    let mut i = if for_set { 3 } else { 2 };
     while i < args.len() {
         let a = &args[i];
         let next = args.get(i + 1);
-        if is(a, "nx") && cond == Condition::Always {
-            cond = Condition::IfAbsent;
-        } else if is(a, "xx") && cond == Condition::Always {
-            cond = Condition::IfPresent;
-        } else if is(a, "get") && !want_old {
-            want_old = true;
-        } else if is(a, "keepttl") && expiry.is_none() {
-            expiry = Some(None);
-        } else if expiry.is_none() && next.is_some() {
-            let (unit, absolute) = if is(a, "ex") {
-                (Unit::Seconds, false)
-            } else if is(a, "px") {
-                (Unit::Millis, false)
-            } else if is(a, "exat") {
-                (Unit::Seconds, true)
-            } else if is(a, "pxat") {
-                (Unit::Millis, true)
-            } else {
-                return errors::syntax();
-            };
-            match absolute_expiry(&args[i + 1], unit, absolute, ctx.now_ms, "set") {
-                Ok(at) => expiry = Some(Some(at)),
-                Err(e) => return e,
+        let timed = |unit, absolute| ExpiryOption::At {
+            arg: next.map_or(&[][..], |n| &n[..]),
+            unit,
+            absolute,
+        };
+        let expiry_kind = [
+            ("ex", Unit::Seconds, false),
+            ("px", Unit::Millis, false),
+            ("exat", Unit::Seconds, true),
+            ("pxat", Unit::Millis, true),
+        ]
+        .into_iter()
+        .find(|(name, ..)| is(a, name));
+        if for_set && is(a, "nx") && o.condition != Condition::IfPresent {
+            o.condition = Condition::IfAbsent;
+        } else if for_set && is(a, "xx") && o.condition != Condition::IfAbsent {
+            o.condition = Condition::IfPresent;
+        } else if for_set && is(a, "get") {
+            o.get = true;
+        } else if for_set
+            && is(a, "keepttl")
+            && matches!(o.expiry, ExpiryOption::None | ExpiryOption::KeepTtl)
+        {
+            o.expiry = ExpiryOption::KeepTtl;
+        } else if !for_set
+            && is(a, "persist")
+            && matches!(o.expiry, ExpiryOption::None | ExpiryOption::Persist)
+        {
+            o.expiry = ExpiryOption::Persist;
+        } else if let (Some((_, unit, absolute)), Some(_)) = (expiry_kind, next) {
+            let same_kind = matches!(o.expiry, ExpiryOption::At { unit: u, absolute: b, .. } if u == unit && b == absolute);
+            if !o.expiry.is_none() && !same_kind {
+                return Err(errors::syntax());
             }
+            o.expiry = timed(unit, absolute);
             i += 1;
         } else {
-            return errors::syntax();
+            return Err(errors::syntax());
         }
         i += 1;
     }
+    Ok(o)
+}
+
+/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]
+pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let opts = match parse_string_options(args, true) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    // Without an expiry option SET clears an old TTL; KEEPTTL keeps it.
+    let expire_at = match opts.expiry {
+        ExpiryOption::None => Some(0),
+        other => match other.resolve(ctx.now_ms, "set") {
+            Ok(at) => at,
+            Err(e) => return e,
+        },
+    };
     let key = &args[1];
-    let old = if want_old {
+    let old = if opts.get {
         match ctx.string_for_update(key) {
             Ok(v) => v,
             Err(e) => return e,
@@ -84,25 +152,20 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None
     };
     let now = ctx.now_ms;
-    let exists = if want_old {
+    let exists = if opts.get {
         old.is_some()
     } else {
         ctx.db().contains(key, now)
     };
-    let allowed = match cond {
+    let allowed = match opts.condition {
         Condition::Always => true,
         Condition::IfAbsent => !exists,
         Condition::IfPresent => exists,
     };
     if allowed {
-        // No expiry option clears an old TTL; KEEPTTL keeps it.
-        let expire_at = match expiry {
-            None => Some(0),
-            Some(keep_or_at) => keep_or_at,
-        };
         ctx.write(key, Value::string(&args[2]), expire_at);
     }
-    match (want_old, allowed) {
+    match (opts.get, allowed) {
         (true, _) => bulk_or_nil(old.and_then(|v| v.as_bytes())),
         (false, true) => Reply::Ok,
         (false, false) => Reply::Nil,
@@ -157,47 +220,26 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]
 pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    // None: leave the TTL; Some(0): persist; Some(t): expire at t.
-    let mut new_expiry: Option<u64> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "persist") && new_expiry.is_none() {
-            new_expiry = Some(0);
-        } else if new_expiry.is_none() && i + 1 < args.len() {
-            let (unit, absolute) = if is(a, "ex") {
-                (Unit::Seconds, false)
-            } else if is(a, "px") {
-                (Unit::Millis, false)
-            } else if is(a, "exat") {
-                (Unit::Seconds, true)
-            } else if is(a, "pxat") {
-                (Unit::Millis, true)
-            } else {
-                return errors::syntax();
-            };
-            match absolute_expiry(&args[i + 1], unit, absolute, ctx.now_ms, "getex") {
-                Ok(at) => new_expiry = Some(at),
-                Err(e) => return e,
-            }
-            i += 1;
-        } else {
-            return errors::syntax();
-        }
-        i += 1;
-    }
+    let opts = match parse_string_options(args, false) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
     let value = match ctx.read_string(&args[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::Nil,
         Err(e) => return e,
     };
-    if let Some(at) = new_expiry {
-        let now = ctx.now_ms;
-        if at != 0 && at <= now {
+    // Redis validates the expiry only once the key is known to exist.
+    let now = ctx.now_ms;
+    match opts.expiry.resolve(now, "getex") {
+        Ok(None) => {}
+        Ok(Some(at)) if at != 0 && at <= now => {
             ctx.remove(&args[1]);
-        } else {
+        }
+        Ok(Some(at)) => {
             ctx.db().set_expire(&args[1], at, now);
         }
+        Err(e) => return e,
     }
     Reply::Bulk(value)
 }
@@ -240,19 +282,31 @@ pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
+/// APPEND: a new key is stored like SET; an existing one grows in place (amortized, so
+/// building a string by repeated appends stays linear) and becomes a raw string.
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let old = match ctx.string_for_update(&args[1]) {
-        Ok(v) => v.and_then(|v| v.as_bytes()).unwrap_or_default(),
-        Err(e) => return e,
+    let now = ctx.now_ms;
+    let Some(entry) = ctx.db().get_for_update(&args[1], now) else {
+        ctx.write(&args[1], Value::string(&args[2]), Some(0));
+        return Reply::Int(args[2].len() as i64);
+    };
+    if entry.value.type_name() != "string" {
+        return errors::wrong_type();
+    }
+    let old = match std::mem::replace(&mut entry.value, Value::Int(0)) {
+        Value::Raw(b) | Value::Str(b) => b,
+        Value::Int(n) => Bytes::from(n.to_string()),
     };
     if old.len() + args[2].len() > MAX_STRING {
+        entry.value = Value::Raw(old);
         return too_big();
     }
-    let mut joined = BytesMut::with_capacity(old.len() + args[2].len());
-    joined.extend_from_slice(&old);
+    let mut joined = old
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     joined.extend_from_slice(&args[2]);
     let len = joined.len() as i64;
-    ctx.write(&args[1], Value::Str(joined.freeze()), None);
+    entry.value = Value::Raw(joined.freeze());
     Reply::Int(len)
 }
 
@@ -286,7 +340,7 @@ pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let current = match ctx.string_for_update(&args[1]) {
         Ok(None) => 0,
         Ok(Some(Value::Int(n))) => n,
-        Ok(Some(Value::Str(s))) => match parse_i64(&s) {
+        Ok(Some(Value::Str(s) | Value::Raw(s))) => match parse_i64(&s) {
             Some(n) => n,
             None => return errors::not_integer(),
         },
@@ -302,27 +356,17 @@ pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let delta = match float_arg(&args[2]) {
-        Ok(d) => d,
-        Err(e) => return e,
-    };
     let current = match ctx.string_for_update(&args[1]) {
-        Ok(None) => 0.0,
-        Ok(Some(v)) => match v.as_bytes().and_then(|b| crate::args::parse_f64(&b)) {
-            Some(f) => f,
-            None => return errors::not_float(),
-        },
+        Ok(v) => v.and_then(|v| v.as_bytes()),
         Err(e) => return e,
     };
-    let result = current + delta;
-    if !result.is_finite() {
-        return Reply::error("ERR increment would produce NaN or Infinity");
+    match crate::long_double::increment(current.as_deref(), &args[2]) {
+        Ok(text) => {
+            ctx.write(&args[1], Value::Str(text.clone()), None);
+            Reply::Bulk(text)
+        }
+        Err(e) => e,
     }
-    // Shortest text that reads back as the same double, never in exponent form (Redis's
-    // human-friendly long double formatting gives the same text for the usual inputs).
-    let text = Bytes::from(format!("{result}"));
-    ctx.write(&args[1], Value::Str(text.clone()), None);
-    Reply::Bulk(text)
 }
 
 /// GETRANGE / SUBSTR key start end, with Redis 7.0's index clamping.
@@ -380,49 +424,70 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     buf[offset..offset + patch.len()].copy_from_slice(patch);
     let len = buf.len() as i64;
-    ctx.write(&args[1], Value::Str(buf.freeze()), None);
+    ctx.write(&args[1], Value::Raw(buf.freeze()), None);
     Reply::Int(len)
+}
+
+/// What LCS replies with, from its arguments after the two keys.
+#[derive(Debug, Clone, Default)]
+pub struct LcsOptions {
+    pub len: bool,
+    pub idx: bool,
+    pub with_match_len: bool,
+    pub min_match_len: i64,
+}
+
+impl LcsOptions {
+    /// Parses `[LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]` of `LCS key1 key2 ...`.
+    pub fn parse(args: &[Bytes]) -> Result<LcsOptions, Reply> {
+        let mut opts = LcsOptions::default();
+        let mut i = 3;
+        while i < args.len() {
+            let a = &args[i];
+            if is(a, "len") {
+                opts.len = true;
+            } else if is(a, "idx") {
+                opts.idx = true;
+            } else if is(a, "withmatchlen") {
+                opts.with_match_len = true;
+            } else if is(a, "minmatchlen") && i + 1 < args.len() {
+                opts.min_match_len = int_arg(&args[i + 1])?.max(0);
+                i += 1;
+            } else {
+                return Err(errors::syntax());
+            }
+            i += 1;
+        }
+        if opts.len && opts.idx {
+            return Err(Reply::error(
+                "ERR If you want both the length and indexes, please just use IDX.",
+            ));
+        }
+        Ok(opts)
+    }
 }
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]
 pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut want_len = false;
-    let mut want_idx = false;
-    let mut with_match_len = false;
-    let mut min_match_len = 0i64;
-    let mut i = 3;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "len") {
-            want_len = true;
-        } else if is(a, "idx") {
-            want_idx = true;
-        } else if is(a, "withmatchlen") {
-            with_match_len = true;
-        } else if is(a, "minmatchlen") && i + 1 < args.len() {
-            match int_arg(&args[i + 1]) {
-                Ok(n) => min_match_len = n.max(0),
-                Err(e) => return e,
-            }
-            i += 1;
-        } else {
-            return errors::syntax();
-        }
-        i += 1;
-    }
-    if want_len && want_idx {
-        return Reply::error("ERR If you want both the length and indexes, please just use IDX.");
-    }
+    let opts = match LcsOptions::parse(args) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let a = ctx.read(&args[1]).map(|e| e.value.clone());
+    let b = ctx.read(&args[2]).map(|e| e.value.clone());
+    lcs_reply(a.as_ref(), b.as_ref(), &opts)
+}
+
+/// LCS's reply for the values of its two keys (`None` for a missing key), whichever shards
+/// they live on.
+pub fn lcs_reply(a: Option<&Value>, b: Option<&Value>, opts: &LcsOptions) -> Reply {
     let mut strings = [Bytes::new(), Bytes::new()];
-    for (slot, key) in strings.iter_mut().zip(&args[1..3]) {
-        match ctx.read(key) {
-            None => {}
-            Some(e) => match e.value.as_bytes() {
-                Some(b) => *slot = b,
-                None => {
-                    return Reply::error("ERR The specified keys must contain string values");
-                }
-            },
+    for (slot, value) in strings.iter_mut().zip([a, b]) {
+        if let Some(v) = value {
+            match v.as_bytes() {
+                Some(s) => *slot = s,
+                None => return Reply::error("ERR The specified keys must contain string values"),
+            }
         }
     }
     let (a, b) = (&strings[0], &strings[1]);
@@ -445,7 +510,7 @@ pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let total = dp[at(n, m)] as usize;
-    if want_len {
+    if opts.len {
         return Reply::Int(total as i64);
     }
     // Walk back from the end, collecting the common string and (for IDX) the matching ranges.
@@ -457,12 +522,12 @@ pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let flush = |range: Option<[usize; 4]>, matches: &mut Vec<Reply>| {
         if let Some([as_, ae, bs, be]) = range {
             let len = ae - as_ + 1;
-            if len as i64 >= min_match_len {
+            if len as i64 >= opts.min_match_len {
                 let mut item = vec![
                     Reply::Array(vec![Reply::Int(as_ as i64), Reply::Int(ae as i64)]),
                     Reply::Array(vec![Reply::Int(bs as i64), Reply::Int(be as i64)]),
                 ];
-                if with_match_len {
+                if opts.with_match_len {
                     item.push(Reply::Int(len as i64));
                 }
                 matches.push(Reply::Array(item));
@@ -489,7 +554,7 @@ pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     flush(current, &mut matches);
-    if want_idx {
+    if opts.idx {
         return Reply::Map(vec![
             (Reply::bulk("matches"), Reply::Array(matches)),
             (Reply::bulk("len"), Reply::Int(total as i64)),
