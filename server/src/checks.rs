@@ -125,12 +125,10 @@ pub fn executor_cpus(cores: usize) -> Result<Vec<usize>, StartupError> {
     Ok(allowed[..n].to_vec())
 }
 
-/// Resolves the bind list to socket addresses, checking each port is free. An address with a
-/// leading '-' is skipped when it does not exist on this host (Redis's convention). Port 0
-/// picks a free port, the same for every address.
+/// Resolves the bind list to socket addresses, checking the port is free on each. An address
+/// with a leading '-' is skipped when it does not exist on this host (Redis's convention).
 pub fn tcp_addresses(bind: &[String], port: u16) -> Result<Vec<SocketAddr>, StartupError> {
     let mut out = Vec::new();
-    let mut port = port;
     for entry in bind {
         let (optional, host) = match entry.strip_prefix('-') {
             Some(h) => (true, h),
@@ -149,14 +147,9 @@ pub fn tcp_addresses(bind: &[String], port: u16) -> Result<Vec<SocketAddr>, Star
                 })
             }
         };
-        for mut addr in addrs {
-            addr.set_port(port);
+        for addr in addrs {
             match TcpListener::bind(addr) {
-                Ok(l) => {
-                    port = l.local_addr().map(|a| a.port()).unwrap_or(port);
-                    addr.set_port(port);
-                    out.push(addr);
-                }
+                Ok(_probe) => out.push(addr),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                     return Err(StartupError::PortTaken {
                         addr: host.into(),

@@ -25,6 +25,8 @@ pub struct Shared {
     pub config: RwLock<Config>,
     pub counters: ServerCounters,
     pub shutdown: AtomicBool,
+    /// One wake-up per executor, fired on shutdown so idle executors need no polling.
+    pub stop_wakers: std::sync::Mutex<Vec<futures_channel::oneshot::Sender<()>>>,
     pub started: Instant,
     pub run_id: String,
     /// The TCP port actually served (differs from the config when it asked for port 0).
@@ -49,6 +51,28 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Stops every executor: sets the flag and wakes each one.
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        let wakers = match self.stop_wakers.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for w in wakers {
+            let _ = w.send(());
+        }
+    }
+
+    /// A future that completes when shutdown is requested.
+    fn stopped(&self) -> futures_channel::oneshot::Receiver<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        match self.stop_wakers.lock() {
+            Ok(mut w) => w.push(tx),
+            Err(poisoned) => poisoned.into_inner().push(tx),
+        }
+        rx
     }
 }
 
@@ -89,7 +113,7 @@ pub fn run(
                 let result = executor_main(mesh, shared.clone(), listen).await;
                 if result.is_err() {
                     // One executor failing to start stops the others too.
-                    shared.shutdown.store(true, Ordering::Relaxed);
+                    shared.request_shutdown();
                 }
                 result
             })
@@ -150,9 +174,11 @@ async fn executor_main(
             glommio::spawn_local(serve_unix(local.clone(), listener)).detach();
         }
     }
+    let stopped = shared.stopped();
     info!(shard = me, "executor ready");
-    while !shared.is_shutting_down() {
-        glommio::timer::sleep(Duration::from_millis(50)).await;
+    // Shutdown may have been requested before this executor registered its waker.
+    if !shared.is_shutting_down() {
+        let _ = stopped.await;
     }
     debug!(shard = me, "executor stopping");
     Ok(())

@@ -12,7 +12,7 @@ mod session;
 mod stats;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -65,7 +65,8 @@ fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     checks::io_uring()?;
     let cpus = checks::executor_cpus(config.cores)?;
     checks::memlock(cpus.len(), config.io_memory.0)?;
-    let tcp = if config.port == 0 && !config.unixsocket.is_empty() {
+    // Port 0 turns TCP off, as in Redis (validation requires a unixsocket then).
+    let tcp = if config.port == 0 {
         Vec::new()
     } else {
         checks::tcp_addresses(&config.bind_addresses(), config.port)?
@@ -82,6 +83,7 @@ fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config: RwLock::new(config.clone()),
         counters: ServerCounters::default(),
         shutdown: AtomicBool::new(false),
+        stop_wakers: std::sync::Mutex::new(Vec::new()),
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         tcp_port,
@@ -114,11 +116,6 @@ fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Stops every executor at its next turn.
-pub fn request_shutdown(shared: &Shared) {
-    shared.shutdown.store(true, Ordering::Relaxed);
-}
-
 /// SIGINT and SIGTERM are blocked in every thread and taken by one watcher thread, so no
 /// executor is interrupted mid-request.
 fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
@@ -139,7 +136,7 @@ fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
             // SAFETY: sigwait reads the set we built and writes the signal number into `sig`.
             if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
                 info!(signal = sig, "shutting down on signal");
-                request_shutdown(&shared);
+                shared.request_shutdown();
                 return;
             }
         })?;

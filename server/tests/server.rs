@@ -415,7 +415,6 @@ fn exits_cleanly_on(sig: i32) {
         .unwrap_or_else(|| panic!("still running 5 s after signal {sig}"));
     assert!(status.success(), "signal {sig}: exit status {status}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }
 
 #[test]

@@ -388,7 +388,7 @@ pub fn shutdown(s: &mut Session, args: &[Bytes]) -> Option<Reply> {
         }
     }
     tracing::warn!("SHUTDOWN requested by client {}", s.id);
-    crate::request_shutdown(&s.local.shared);
+    s.local.shared.request_shutdown();
     s.closing = true;
     None
 }
