@@ -133,7 +133,15 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         Route::Server => {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
+            let slot = command::stat_slot(id, &args);
+            let start = Instant::now();
             let reply = handlers::run(s, id, args).await;
+            let failed = reply.as_ref().is_some_and(Reply::is_error);
+            s.local.command_stats.borrow_mut().record(
+                slot,
+                start.elapsed().as_micros() as u64,
+                failed,
+            );
             let silent = match reply {
                 None => true,
                 Some(_) => take_silence(s),

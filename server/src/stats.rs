@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Calls and time per command (INFO commandstats), indexed like the command table.
+/// Calls and time per command and subcommand (INFO commandstats), by statistics slot.
 #[derive(Debug, Clone, Default)]
 pub struct CommandStats {
     pub calls: Vec<u64>,
@@ -12,7 +12,7 @@ pub struct CommandStats {
 
 impl CommandStats {
     pub fn new() -> Self {
-        let n = corekv_shard::COMMANDS.len();
+        let n = corekv_shard::command::stat_slots();
         CommandStats {
             calls: vec![0; n],
             usec: vec![0; n],
@@ -20,10 +20,11 @@ impl CommandStats {
         }
     }
 
-    pub fn record(&mut self, id: usize, usec: u64, failed: bool) {
-        self.calls[id] += 1;
-        self.usec[id] += usec;
-        self.failed[id] += failed as u64;
+    /// Counts one call in a statistics slot (see `corekv_shard::command::stat_slot`).
+    pub fn record(&mut self, slot: usize, usec: u64, failed: bool) {
+        self.calls[slot] += 1;
+        self.usec[slot] += usec;
+        self.failed[slot] += failed as u64;
     }
 
     pub fn merge(&mut self, other: &CommandStats) {

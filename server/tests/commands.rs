@@ -337,7 +337,6 @@ fn subcommand_errors_match_redis_7() {
 
 /// Redis 7.0's texts for refused CONFIG SET calls (checked against redis-server 7.0.15).
 #[test]
-#[ignore = "corekv bug: CONFIG SET error texts for unknown options and bad enum values differ from Redis 7"]
 fn config_set_errors_match_redis_7() {
     let server = Server::corekv(2, &[]);
     let mut con = server.client();
@@ -2126,7 +2125,6 @@ fn info_sections_and_stats() {
 /// Redis counts every command in INFO commandstats and total_commands_processed, also those
 /// the server answers itself (PING, INFO, CLIENT, CONFIG...).
 #[test]
-#[ignore = "corekv bug: server-handled commands are missing from INFO commandstats and total_commands_processed"]
 fn server_commands_are_counted_in_stats() {
     let server = Server::corekv(2, &[]);
     let mut con = server.client();

@@ -331,6 +331,57 @@ pub fn lookup_id(name: &[u8]) -> Option<usize> {
     index.get(std::str::from_utf8(lower).ok()?).copied()
 }
 
+/// Statistics slots: one per command, plus one per subcommand of container commands (Redis
+/// reports `cmdstat_client|id`), numbered after all commands.
+fn subcommand_base() -> &'static [usize] {
+    static BASE: OnceLock<Vec<usize>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut next = COMMANDS.len();
+        COMMANDS
+            .iter()
+            .map(|c| {
+                let base = next;
+                next += c.subcommands.len();
+                base
+            })
+            .collect()
+    })
+}
+
+/// Number of statistics slots.
+pub fn stat_slots() -> usize {
+    COMMANDS.len() + COMMANDS.iter().map(|c| c.subcommands.len()).sum::<usize>()
+}
+
+/// The statistics slot of a call of command `id` with these arguments.
+pub fn stat_slot(id: usize, args: &[Bytes]) -> usize {
+    let spec = &COMMANDS[id];
+    if spec.subcommands.is_empty() {
+        return id;
+    }
+    args.get(1)
+        .and_then(|sub| {
+            spec.subcommands
+                .iter()
+                .position(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
+        })
+        .map_or(id, |i| subcommand_base()[id] + i)
+}
+
+/// The name INFO commandstats shows for a slot (`get`, `client|id`).
+pub fn stat_name(slot: usize) -> String {
+    if slot < COMMANDS.len() {
+        return COMMANDS[slot].name.to_string();
+    }
+    let base = subcommand_base();
+    COMMANDS
+        .iter()
+        .enumerate()
+        .find(|(id, c)| (base[*id]..base[*id] + c.subcommands.len()).contains(&slot))
+        .map(|(id, c)| format!("{}|{}", c.name, c.subcommands[slot - base[id]].0))
+        .unwrap_or_default()
+}
+
 /// Lower-case name of `args[0]` for error texts.
 pub fn display_name(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_lowercase()
@@ -363,6 +414,16 @@ mod tests {
         assert_eq!(get.keys.positions(2).collect::<Vec<_>>(), vec![1]);
         let ping = lookup(b"ping").unwrap();
         assert_eq!(ping.keys.positions(2).count(), 0);
+    }
+
+    #[test]
+    fn every_stat_slot_has_a_distinct_name() {
+        let names: std::collections::HashSet<String> = (0..stat_slots()).map(stat_name).collect();
+        assert_eq!(names.len(), stat_slots());
+        let id = lookup_id(b"client").unwrap();
+        let slot = stat_slot(id, &[Bytes::from("CLIENT"), Bytes::from("Id")]);
+        assert_eq!(stat_name(slot), "client|id");
+        assert_eq!(stat_name(stat_slot(lookup_id(b"get").unwrap(), &[])), "get");
     }
 
     #[test]

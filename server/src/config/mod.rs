@@ -26,6 +26,14 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// Why CONFIG SET refused a setting.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetError {
+    Unknown,
+    /// The reason, in Redis's words.
+    Refused(String),
+}
+
 /// Declares every setting once. Each line: doc, field, JSON/flag/CONFIG name, type, default,
 /// and whether CONFIG SET may change it while running.
 macro_rules! settings {
@@ -66,20 +74,23 @@ macro_rules! settings {
             }
 
             /// CONFIG SET of one setting; the error names why it was refused.
-            pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+            pub fn set(&mut self, name: &str, value: &str) -> Result<(), SetError> {
                 match name {
                     $( $name => {
                         if !$mutable {
-                            return Err("can't set immutable config".into());
+                            return Err(SetError::Refused("can't set immutable config".into()));
                         }
-                        let parsed: $ty = SettingValue::parse_setting(value)?;
+                        let parsed: $ty = SettingValue::parse_setting(value).map_err(SetError::Refused)?;
                         let mut next = self.clone();
                         next.$field = parsed;
-                        next.validate().map_err(|e| e.to_string())?;
+                        next.validate().map_err(|e| match e {
+                            ConfigError::Invalid { reason, .. } => SetError::Refused(reason),
+                            other => SetError::Refused(other.to_string()),
+                        })?;
                         *self = next;
                         Ok(())
                     } )*
-                    _ => Err("unknown".into()),
+                    _ => Err(SetError::Unknown),
                 }
             }
         }
@@ -123,15 +134,16 @@ settings! {
     loglevel: "loglevel", String = "notice".into(), true;
 }
 
+/// Eviction policies, in the order Redis lists them in its error text.
 pub const POLICIES: &[&str] = &[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
     "volatile-lru",
     "volatile-lfu",
     "volatile-random",
     "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
 ];
 
 /// Settings Redis has that corekv answers with fixed values, so tools reading them work.
@@ -158,7 +170,10 @@ impl Config {
         if !POLICIES.contains(&self.maxmemory_policy.as_str()) {
             return bad(
                 "maxmemory-policy",
-                format!("must be one of {}", POLICIES.join(", ")),
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    POLICIES.join(", ")
+                ),
             );
         }
         if !["debug", "verbose", "notice", "warning"].contains(&self.loglevel.as_str()) {

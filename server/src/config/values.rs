@@ -112,7 +112,7 @@ impl FromStr for MemSize {
             .ok()
             .and_then(|n| n.checked_mul(mult))
             .map(MemSize)
-            .ok_or_else(|| format!("'{s}' is not a memory size (use bytes or a unit: kb, mb, gb)"))
+            .ok_or_else(|| "argument must be a memory value".to_string())
     }
 }
 

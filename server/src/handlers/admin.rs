@@ -10,7 +10,7 @@ use corekv_shard::args::{float_arg, is};
 use corekv_shard::command::CommandSpec;
 use corekv_shard::{errors, glob, COMMANDS};
 
-use crate::config::FIXED;
+use crate::config::{SetError, FIXED};
 use crate::ops::{on_all_shards, OpResult, ShardOp, ShardReport};
 use crate::session::Session;
 use crate::stats::CommandStats;
@@ -134,16 +134,15 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
         }
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
-            for (i, spec) in COMMANDS.iter().enumerate().filter(|(i, _)| commands.calls[*i] > 0) {
-                let calls = commands.calls[i];
+            for (slot, &calls) in commands.calls.iter().enumerate().filter(|(_, c)| **c > 0) {
                 let _ = write!(
                     out,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls=0,failed_calls={}\r\n",
-                    spec.name,
+                    corekv_shard::command::stat_name(slot),
                     calls,
-                    commands.usec[i],
-                    commands.usec[i] as f64 / calls as f64,
-                    commands.failed[i],
+                    commands.usec[slot],
+                    commands.usec[slot] as f64 / calls as f64,
+                    commands.failed[slot],
                 );
             }
             Ok(())
@@ -225,16 +224,18 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         for pair in args[2..].chunks_exact(2) {
             let name = String::from_utf8_lossy(&pair[0]).to_lowercase();
             let value = String::from_utf8_lossy(&pair[1]).into_owned();
-            let result = s.local.shared.update_config(|c| c.set(&name, &value));
-            if let Err(reason) = result {
-                let reason = if reason == "unknown" {
-                    "Unknown option or number of arguments for CONFIG SET".to_string()
-                } else {
-                    reason
-                };
-                return Reply::error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-                ));
+            match s.local.shared.update_config(|c| c.set(&name, &value)) {
+                Ok(()) => {}
+                Err(SetError::Unknown) => {
+                    return Reply::error(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ))
+                }
+                Err(SetError::Refused(reason)) => {
+                    return Reply::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                    ))
+                }
             }
         }
         return Reply::Ok;

@@ -84,7 +84,7 @@ pub fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
         }
     }
     if !s.authenticated {
-        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = name {
         s.info.borrow_mut().name = Some(name).filter(|n| !n.is_empty());
