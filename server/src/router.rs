@@ -33,6 +33,9 @@ enum Slot {
     },
 }
 
+/// Where a remote shard's replies to one squashed batch arrive.
+type ReplyChannel = oneshot::Receiver<Vec<Reply>>;
+
 /// Where a remote reply goes.
 struct Target {
     slot: usize,
@@ -110,7 +113,7 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     };
     let spec = &COMMANDS[id];
     let step = spec.keys.step.max(1) as usize;
-    let bad_arity = !spec.arity_ok(args.len()) || (step > 1 && (args.len() - 1) % step != 0);
+    let bad_arity = !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
         return ready(s, silent, errors::wrong_arity(spec.name), out);
@@ -331,7 +334,7 @@ pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
     if s.router.slots.is_empty() {
         return;
     }
-    let mut waiting: Vec<(Vec<Target>, Option<oneshot::Receiver<Vec<Reply>>>)> = Vec::new();
+    let mut waiting: Vec<(Vec<Target>, Option<ReplyChannel>)> = Vec::new();
     for shard in 0..s.router.outboxes.len() {
         if s.router.outboxes[shard].commands.is_empty() {
             continue;

@@ -267,7 +267,7 @@ fn every_command_has_redis_arity_and_arity_error() {
         };
         let upper = name.to_uppercase();
         let mut args = vec![upper.as_str()];
-        args.extend(std::iter::repeat("x").take(argc as usize - 1));
+        args.extend(std::iter::repeat_n("x", argc as usize - 1));
         let got = err(&mut con, &args);
         let want = format!("ERR wrong number of arguments for '{name}' command");
         if got != want {

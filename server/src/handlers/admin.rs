@@ -220,7 +220,7 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         }
         return Reply::Map(pairs);
     }
-    if is(sub, "set") && args.len() >= 4 && args.len() % 2 == 0 {
+    if is(sub, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
         for pair in args[2..].chunks_exact(2) {
             let name = String::from_utf8_lossy(&pair[0]).to_lowercase();
             let value = String::from_utf8_lossy(&pair[1]).into_owned();

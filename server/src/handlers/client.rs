@@ -161,7 +161,7 @@ async fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
         filter.addr = Some(String::from_utf8_lossy(&args[2]).into_owned());
         filter.skip = None;
     } else {
-        if args.len() < 3 || args.len() % 2 != 0 {
+        if args.len() < 3 || !args.len().is_multiple_of(2) {
             return errors::syntax();
         }
         for pair in args[2..].chunks_exact(2) {

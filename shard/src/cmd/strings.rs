@@ -257,7 +257,7 @@ pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return errors::wrong_arity("mset");
     }
     for pair in args[1..].chunks_exact(2) {
@@ -268,7 +268,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// MSETNX when every key is on this shard; the server coordinates the cross-shard case.
 pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return errors::wrong_arity("msetnx");
     }
     let now = ctx.now_ms;
