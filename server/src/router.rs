@@ -113,7 +113,8 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     };
     let spec = &COMMANDS[id];
     let step = spec.keys.step.max(1) as usize;
-    let bad_arity = !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
+    let bad_arity =
+        !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
         return ready(s, silent, errors::wrong_arity(spec.name), out);
