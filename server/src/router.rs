@@ -70,6 +70,9 @@ impl Router {
     }
 
     pub async fn run_batch(s: &mut Session, batch: &mut Vec<Vec<Bytes>>, out: &mut Vec<u8>) {
+        let start = Instant::now();
+        s.now_ms = corekv_shard::now_ms();
+        s.info.borrow_mut().last_active = start;
         for args in batch.drain(..) {
             if s.closing {
                 continue;
@@ -77,6 +80,8 @@ impl Router {
             dispatch(s, args, out).await;
         }
         flush(s, out).await;
+        let usec = start.elapsed().as_micros() as u64;
+        s.local.command_stats.borrow_mut().close_batch(usec);
     }
 }
 
@@ -138,14 +143,9 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
             let slot = command::stat_slot(id, &args);
-            let start = Instant::now();
             let reply = handlers::run(s, id, args).await;
             let failed = reply.as_ref().is_some_and(Reply::is_error);
-            s.local.command_stats.borrow_mut().record(
-                slot,
-                start.elapsed().as_micros() as u64,
-                failed,
-            );
+            s.local.command_stats.borrow_mut().count(slot, failed);
             let silent = match reply {
                 None => true,
                 Some(_) => take_silence(s),
@@ -198,7 +198,7 @@ fn run_on(
     out: &mut Vec<u8>,
 ) {
     if shard == s.local.mesh.me() {
-        let reply = execute_local(&s.local, s.db, id, &args);
+        let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
         return ready(s, silent, reply, out);
     }
     let slot = s.router.slots.len();
@@ -251,7 +251,7 @@ fn split(
             continue;
         }
         if shard == me {
-            let reply = execute_local(&s.local, s.db, id, &part_args);
+            let reply = execute_local(&s.local, s.db, id, &part_args, s.now_ms);
             merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
         } else {
             let outbox = &mut s.router.outboxes[shard];
@@ -294,28 +294,33 @@ fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
     }
 }
 
-/// Executes a command on this executor's shard and records its statistics.
-pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes]) -> Reply {
-    let start = Instant::now();
+/// Executes a command on this executor's shard and counts it. `now_ms` is the batch's clock.
+pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms: u64) -> Reply {
     let reply = {
         let mut shard = local.shard.borrow_mut();
-        let mut ctx = shard.ctx(db);
+        let mut ctx = shard.ctx_at(db, now_ms);
         command::execute(&mut ctx, &COMMANDS[id], args)
     };
-    let usec = start.elapsed().as_micros() as u64;
     local
         .command_stats
         .borrow_mut()
-        .record(id, usec, reply.is_error());
+        .count(command::stat_slot(id, args), reply.is_error());
     reply
 }
 
 /// Executes a squashed batch that another executor sent here.
 pub fn execute_remote(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
-    commands
+    let start = Instant::now();
+    let now_ms = corekv_shard::now_ms();
+    let replies = commands
         .iter()
-        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args))
-        .collect()
+        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms))
+        .collect();
+    local
+        .command_stats
+        .borrow_mut()
+        .close_batch(start.elapsed().as_micros() as u64);
+    replies
 }
 
 /// Records a reply: written at once when nothing earlier is pending, else kept in order.
@@ -388,7 +393,7 @@ pub async fn run_on_shard(
     args: Vec<Bytes>,
 ) -> Reply {
     if shard == local.mesh.me() {
-        return execute_local(local, db, id, &args);
+        return execute_local(local, db, id, &args, corekv_shard::now_ms());
     }
     let command = RemoteCommand {
         id: id as u16,

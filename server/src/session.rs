@@ -38,6 +38,8 @@ pub struct Session {
     pub reply_mode: ReplyMode,
     /// Set by QUIT (and a self-kill): write what is pending, then close.
     pub closing: bool,
+    /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
+    pub now_ms: u64,
     pub router: Router,
 }
 
@@ -122,6 +124,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         authenticated: config.requirepass.is_empty(),
         reply_mode: ReplyMode::On,
         closing: false,
+        now_ms: 0,
         router: Router::new(local.mesh.shards()),
     };
     drop(config);
@@ -158,7 +161,6 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 break;
             }
         }
-        session.info.borrow_mut().last_active = Instant::now();
         Router::run_batch(&mut session, &mut batch, &mut io.out).await;
         if io.flush().await.is_err() || session.closing || session.info.borrow().killed {
             break;

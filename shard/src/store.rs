@@ -43,10 +43,15 @@ impl Shard {
     }
 
     pub fn ctx(&mut self, db: usize) -> Ctx<'_> {
+        self.ctx_at(db, now_ms())
+    }
+
+    /// A context with a clock reading taken once for a whole batch of commands.
+    pub fn ctx_at(&mut self, db: usize, now_ms: u64) -> Ctx<'_> {
         Ctx {
             shard: self,
             db,
-            now_ms: now_ms(),
+            now_ms,
         }
     }
 
