@@ -36,10 +36,8 @@ impl CommandStats {
 
     /// Ends a batch that took `usec`: its commands share the time.
     pub fn close_batch(&mut self, usec: u64) {
-        let n = self.batch.len() as u64;
-        if n > 0 {
-            let each = usec / n;
-            let mut rest = usec % n;
+        if let Some(each) = usec.checked_div(self.batch.len() as u64) {
+            let mut rest = usec % self.batch.len() as u64;
             for &slot in &self.batch {
                 self.usec[slot] += each + (rest > 0) as u64;
                 rest = rest.saturating_sub(1);
