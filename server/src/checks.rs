@@ -148,7 +148,7 @@ pub fn tcp_addresses(bind: &[String], port: u16) -> Result<Vec<SocketAddr>, Star
             }
         };
         for addr in addrs {
-            match TcpListener::bind(addr) {
+            match bind_probe(addr) {
                 Ok(_probe) => out.push(addr),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                     return Err(StartupError::PortTaken {
@@ -167,6 +167,26 @@ pub fn tcp_addresses(bind: &[String], port: u16) -> Result<Vec<SocketAddr>, Star
         }
     }
     Ok(out)
+}
+
+/// How long a busy port is retried: a server that just exited may hold its sockets a little
+/// longer while the kernel tears its io_uring down.
+const PORT_RETRY: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Binds `addr` once to check it is free, retrying briefly while it is in use.
+fn bind_probe(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let deadline = std::time::Instant::now() + PORT_RETRY;
+    loop {
+        match TcpListener::bind(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Removes a stale socket file, refusing if a live server answers on it.

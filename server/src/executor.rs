@@ -23,6 +23,8 @@ use crate::stats::{CommandStats, ServerCounters};
 /// State shared by all executors. Nothing on the data path: settings, counters, shutdown.
 pub struct Shared {
     pub config: RwLock<Config>,
+    /// The JSON file the config came from, for CONFIG REWRITE.
+    pub config_file: Option<std::path::PathBuf>,
     pub counters: ServerCounters,
     pub shutdown: AtomicBool,
     /// One wake-up per executor, fired on shutdown so idle executors need no polling.

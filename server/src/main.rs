@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.loglevel);
-    match start(config) {
+    match start(config, cli.config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -61,7 +61,10 @@ fn init_logging(level: &str) {
         .init();
 }
 
-fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+fn start(
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
     checks::io_uring()?;
     let cpus = checks::executor_cpus(config.cores)?;
     checks::memlock(cpus.len(), config.io_memory.0)?;
@@ -81,6 +84,7 @@ fn start(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let tcp_port = tcp.first().map_or(0, |a| a.port());
     let shared = Arc::new(Shared {
         config: RwLock::new(config.clone()),
+        config_file,
         counters: ServerCounters::default(),
         shutdown: AtomicBool::new(false),
         stop_wakers: std::sync::Mutex::new(Vec::new()),

@@ -268,6 +268,55 @@ fn json_config_file_with_flag_overrides() {
 }
 
 #[test]
+fn config_rewrite_writes_the_running_settings_back_to_the_file() {
+    let dir = TempDir::new("rewrite");
+    let port = free_port();
+    let file = dir.file(
+        "corekv.json",
+        &format!(r#"{{"port": {port}, "bind": "127.0.0.1", "cores": 1, "requirepass": ""}}"#),
+    );
+    let server = Server::corekv_exact(port, &["--config", file.to_str().unwrap()]);
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lfu")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("2mb")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut con).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written["maxmemory-policy"], "allkeys-lfu");
+    assert_eq!(written["maxmemory"], 2 * 1024 * 1024);
+    assert_eq!(written["port"], port);
+    drop(server);
+    // The rewritten file is a valid config: a new server starts from it with those values.
+    let again = Server::corekv_exact(port, &["--config", file.to_str().unwrap()]);
+    let cfg = config_get(&mut again.client(), "maxmemory*");
+    assert_eq!(cfg["maxmemory-policy"], "allkeys-lfu");
+    assert_eq!(cfg["maxmemory"], "2097152");
+}
+
+#[test]
+fn config_rewrite_without_a_file_is_refused() {
+    let server = Server::corekv(1, &[]);
+    let e = redis::cmd("CONFIG")
+        .arg("REWRITE")
+        .query::<()>(&mut server.client())
+        .unwrap_err();
+    assert_eq!(
+        e.detail(),
+        Some("The server is running without a config file")
+    );
+}
+
+#[test]
 fn flag_port_wins_over_the_file_port() {
     let dir = TempDir::new("config-port");
     let file_port = free_port();

@@ -68,6 +68,13 @@ macro_rules! settings {
                 $( if let Some(v) = o.$field { self.$field = v; } )*
             }
 
+            /// Every setting as a JSON object in the config file's form (CONFIG REWRITE).
+            pub fn to_json(&self) -> serde_json::Value {
+                let mut map = serde_json::Map::new();
+                $( map.insert($name.to_string(), SettingValue::to_json(&self.$field)); )*
+                serde_json::Value::Object(map)
+            }
+
             /// Every setting as (name, value) in CONFIG GET's form.
             pub fn entries(&self) -> Vec<(&'static str, String)> {
                 vec![ $( ($name, SettingValue::show(&self.$field)), )* ]

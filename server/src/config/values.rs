@@ -11,6 +11,10 @@ use serde::{Deserialize, Deserializer};
 pub trait SettingValue: Sized {
     fn parse_setting(text: &str) -> Result<Self, String>;
     fn show(&self) -> String;
+    /// The value as the JSON config file writes it (CONFIG REWRITE).
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.show())
+    }
 }
 
 macro_rules! plain_setting {
@@ -21,6 +25,9 @@ macro_rules! plain_setting {
             }
             fn show(&self) -> String {
                 self.to_string()
+            }
+            fn to_json(&self) -> serde_json::Value {
+                serde_json::Value::from(*self)
             }
         }
     )*};
@@ -128,6 +135,9 @@ impl SettingValue for MemSize {
     }
     fn show(&self) -> String {
         self.to_string()
+    }
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::from(self.0)
     }
 }
 

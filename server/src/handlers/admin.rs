@@ -245,7 +245,7 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         return Reply::Ok;
     }
     if is(sub, "rewrite") {
-        return Reply::error("ERR The server is running without a config file");
+        return rewrite(s);
     }
     if is(sub, "set") {
         return errors::wrong_arity("config|set");
@@ -263,6 +263,24 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
             "    Rewrite the configuration file.",
         ],
     )
+}
+
+/// CONFIG REWRITE: writes the running settings back to the JSON file the server started with.
+fn rewrite(s: &Session) -> Reply {
+    let shared = &s.local.shared;
+    let Some(path) = &shared.config_file else {
+        return Reply::error("ERR The server is running without a config file");
+    };
+    let text = match serde_json::to_string_pretty(&shared.config().to_json()) {
+        Ok(t) => t + "\n",
+        Err(e) => return Reply::error(format!("ERR Rewriting config file: {e}")),
+    };
+    // Write beside the file and rename, so a crash never leaves a half-written config.
+    let tmp = path.with_extension("json.tmp");
+    match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Reply::Ok,
+        Err(e) => Reply::error(format!("ERR Rewriting config file: {e}")),
+    }
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...]

@@ -24,20 +24,19 @@ pub struct Server {
     pub unix: Option<PathBuf>,
 }
 
-fn wait_for_port(port: u16, child: &mut Child) {
+/// Waits until the server on `port` answers `probe` with exactly `expect`: proof that the
+/// executors are serving, not only bound.
+fn wait_ready(port: u16, child: &mut Child, probe: &[u8], expect: &[u8]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("server exited during start-up: {status}");
         }
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            // A PING round trip proves the executors are serving, not only bound.
             let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-            if s.write_all(b"PING\r\n").is_ok() {
-                let mut buf = [0u8; 7];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return;
-                }
+            let mut buf = vec![0u8; expect.len()];
+            if s.write_all(probe).is_ok() && s.read_exact(&mut buf).is_ok() && buf == expect {
+                return;
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -45,30 +44,40 @@ fn wait_for_port(port: u16, child: &mut Child) {
     panic!("server did not answer on port {port} within 20s");
 }
 
+/// Spawns `program` with `args` and waits for it to answer `probe` on `port`.
+fn spawn(program: &str, args: &[String], port: u16, probe: &[u8], expect: &[u8]) -> Server {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    wait_ready(port, &mut child, probe, expect);
+    Server {
+        child,
+        port,
+        unix: None,
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
 impl Server {
     /// Starts corekv with `cores` executors and extra flags.
     pub fn corekv(cores: usize, extra: &[&str]) -> Server {
         let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--cores",
-                &cores.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn corekv");
-        wait_for_port(port, &mut child);
-        Server {
-            child,
+        let mut args = strings(&["--cores", &cores.to_string(), "--bind", "127.0.0.1"]);
+        args.extend(strings(&["--port", &port.to_string()]));
+        args.extend(strings(extra));
+        spawn(
+            env!("CARGO_BIN_EXE_corekv"),
+            &args,
             port,
-            unix: None,
-        }
+            b"PING\r\n",
+            b"+PONG\r\n",
+        )
     }
 
     /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.
@@ -96,27 +105,17 @@ impl Server {
     /// Starts Debian's redis-server 7 with persistence off, for differential tests.
     pub fn redis() -> Server {
         let port = free_port();
-        let mut child = Command::new(redis_server_path())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server (apt-get install redis-server)");
-        wait_for_port(port, &mut child);
-        Server {
-            child,
-            port,
-            unix: None,
-        }
+        let args = strings(&[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        spawn(&redis_server_path(), &args, port, b"PING\r\n", b"+PONG\r\n")
     }
 
     pub fn url(&self) -> String {
@@ -193,60 +192,32 @@ impl Server {
     /// Starts corekv with exactly `args` (no `--port`/`--cores`/`--bind` added; a config file
     /// may set them) and waits until it answers PING on `port`.
     pub fn corekv_exact(port: u16, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn corekv");
-        wait_for_port(port, &mut child);
-        Server {
-            child,
+        spawn(
+            env!("CARGO_BIN_EXE_corekv"),
+            &strings(args),
             port,
-            unix: None,
-        }
+            b"PING\r\n",
+            b"+PONG\r\n",
+        )
     }
 
     /// Starts corekv with `--requirepass password` (PING needs AUTH there, so readiness is
     /// checked with `AUTH password` + `PING`).
     pub fn corekv_with_password(cores: usize, password: &str, extra: &[&str]) -> Server {
         let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corekv"))
-            .args(["--port", &port.to_string(), "--cores", &cores.to_string()])
-            .args(["--bind", "127.0.0.1", "--requirepass", password])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn corekv");
-        let hello = format!(
+        let mut args = strings(&["--port", &port.to_string(), "--cores", &cores.to_string()]);
+        args.extend(strings(&["--bind", "127.0.0.1", "--requirepass", password]));
+        args.extend(strings(extra));
+        let probe = format!(
             "*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\nPING\r\n",
             password.len()
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "server did not answer on port {port}"
-            );
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("server exited during start-up: {status}");
-            }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut buf = [0u8; 12];
-                if s.write_all(hello.as_bytes()).is_ok()
-                    && s.read_exact(&mut buf).is_ok()
-                    && &buf == b"+OK\r\n+PONG\r\n"
-                {
-                    return Server {
-                        child,
-                        port,
-                        unix: None,
-                    };
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        spawn(
+            env!("CARGO_BIN_EXE_corekv"),
+            &args,
+            port,
+            probe.as_bytes(),
+            b"+OK\r\n+PONG\r\n",
+        )
     }
 }

@@ -125,6 +125,9 @@ impl TcpListener {
         let sk = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
         let addr = socket2::SockAddr::from(addr);
         sk.set_reuse_port(true)?;
+        // corekv: also SO_REUSEADDR, so a restarted server can bind while connections of
+        // the previous one are in TIME_WAIT.
+        sk.set_reuse_address(true)?;
         sk.bind(&addr)?;
         sk.listen(1024)?;
         let listener = sk.into();
