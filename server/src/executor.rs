@@ -44,6 +44,15 @@ impl Shared {
         }
     }
 
+    /// Reads one or two settings without copying the whole configuration (for commands such
+    /// as SELECT and AUTH that clients may send often).
+    pub fn with_config<R>(&self, f: impl FnOnce(&Config) -> R) -> R {
+        match self.config.read() {
+            Ok(c) => f(&c),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
     pub fn update_config<R>(&self, f: impl FnOnce(&mut Config) -> R) -> R {
         match self.config.write() {
             Ok(mut c) => f(&mut c),
@@ -266,7 +275,7 @@ async fn serve_unix(local: Rc<Local>, listener: UnixListener) {
 /// Active expiry: `hz` times a second, expire sampled keys for at most 25% of a tick.
 async fn active_expiry(local: Rc<Local>) {
     loop {
-        let hz = local.shared.config().hz.max(1);
+        let hz = local.shared.with_config(|c| c.hz).max(1);
         let tick = Duration::from_millis(1000 / hz as u64);
         glommio::timer::sleep(tick).await;
         let more = local.shard.borrow_mut().active_expire(tick / 4);

@@ -4,7 +4,7 @@ mod support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::Server;
 
@@ -30,18 +30,11 @@ fn benchmark(server: &Server, args: &[&str]) -> (bool, String) {
         stderr.read_to_string(&mut s).unwrap();
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("redis-benchmark {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = support::wait_bounded(
+        &mut child,
+        Duration::from_secs(60),
+        &format!("redis-benchmark {args:?}"),
+    );
     let text = out.join().unwrap() + &err.join().unwrap();
     (status.success(), text)
 }

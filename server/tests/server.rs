@@ -51,18 +51,11 @@ fn run_to_exit(program: &str, args: &[&str]) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{program} {args:?} did not exit within 15 s (it should have refused to start)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = support::wait_bounded(
+        &mut child,
+        Duration::from_secs(15),
+        &format!("{program} {args:?} (it should have refused to start)"),
+    );
     let mut stderr = String::new();
     child
         .stderr

@@ -16,14 +16,19 @@ pub fn ping(_s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 fn check_password(s: &Session, user: Option<&Bytes>, pass: &Bytes) -> Result<(), Reply> {
-    let required = s.local.shared.config().requirepass;
     let user_ok = user.is_none_or(|u| u.as_ref() == b"default");
-    if required.is_empty() && user.is_none() {
+    let (no_password, matches) = s.local.shared.with_config(|c| {
+        (
+            c.requirepass.is_empty(),
+            pass.as_ref() == c.requirepass.as_bytes(),
+        )
+    });
+    if no_password && user.is_none() {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    if user_ok && (required.is_empty() || pass.as_ref() == required.as_bytes()) {
+    if user_ok && (no_password || matches) {
         Ok(())
     } else {
         Err(Reply::error(
@@ -103,7 +108,7 @@ pub fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
-    let databases = s.local.shared.config().databases;
+    let databases = s.local.shared.with_config(|c| c.databases);
     match parse_i64(&args[1]) {
         None => errors::not_integer(),
         Some(n) if n < 0 || n as usize >= databases => errors::out_of_range("DB index"),
@@ -120,7 +125,7 @@ pub fn reset(s: &mut Session) -> Reply {
     s.db = 0;
     s.proto = Protocol::Resp2;
     s.reply_mode = ReplyMode::On;
-    s.authenticated = s.local.shared.config().requirepass.is_empty();
+    s.authenticated = s.local.shared.with_config(|c| c.requirepass.is_empty());
     let mut info = s.info.borrow_mut();
     info.db = 0;
     info.resp = 2;

@@ -178,7 +178,7 @@ pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Re
 
 /// COPY with source and destination on different shards.
 pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
-    let databases = s.local.shared.config().databases;
+    let databases = s.local.shared.with_config(|c| c.databases);
     let opts = match parse_copy_options(args, databases) {
         Ok(o) => o,
         Err(e) => return e,
