@@ -2,12 +2,12 @@
 //! COMMAND, arity checks, key routing and execution all read this one table.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, keys, strings};
+use crate::cmd::{bitmap, geo, hash, hll, keys, list, set, sort, stream, strings, zset};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -81,6 +81,7 @@ impl KeySpec {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct CommandSpec {
     /// Lower-case name.
     pub name: &'static str,
@@ -144,7 +145,7 @@ impl CommandSpec {
     }
 }
 
-const fn spec(
+pub const fn spec(
     name: &'static str,
     arity: i32,
     flags: &'static [&'static str],
@@ -166,7 +167,7 @@ const fn spec(
 }
 
 impl CommandSpec {
-    const fn with_subcommands(
+    pub const fn with_subcommands(
         mut self,
         subcommands: &'static [(&'static str, i32)],
     ) -> CommandSpec {
@@ -197,16 +198,17 @@ pub fn c_string(arg: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
-const fn k(first: i32, last: i32, step: i32) -> KeySpec {
+pub const fn k(first: i32, last: i32, step: i32) -> KeySpec {
     KeySpec { first, last, step }
 }
 
-const R: &[&str] = &["readonly", "fast"];
-const RS: &[&str] = &["readonly"];
-const W: &[&str] = &["write", "denyoom"];
-const WF: &[&str] = &["write", "denyoom", "fast"];
-const WD: &[&str] = &["write"];
-const WDF: &[&str] = &["write", "fast"];
+// Flag sets shared by the command tables (COMMAND INFO shows them).
+pub const R: &[&str] = &["readonly", "fast"];
+pub const RS: &[&str] = &["readonly"];
+pub const W: &[&str] = &["write", "denyoom"];
+pub const WF: &[&str] = &["write", "denyoom", "fast"];
+pub const WD: &[&str] = &["write"];
+pub const WDF: &[&str] = &["write", "fast"];
 const CONN: &[&str] = &[
     "noscript",
     "loading",
@@ -220,8 +222,24 @@ const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 
 use Route::{Server, Shard, Split};
 
-/// Every command corekv serves.
-pub static COMMANDS: &[CommandSpec] = &[
+/// Every command corekv serves: the core table and each data type family's own table.
+pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
+    [
+        CORE,
+        hash::COMMANDS,
+        list::COMMANDS,
+        set::COMMANDS,
+        zset::COMMANDS,
+        hll::COMMANDS,
+        geo::COMMANDS,
+        stream::COMMANDS,
+        sort::COMMANDS,
+    ]
+    .concat()
+});
+
+/// Connection, server, generic, string and bitmap commands.
+static CORE: &[CommandSpec] = &[
     // connection
     spec("ping", -1, &["fast"], NO_KEYS, "connection", "Returns the server's liveliness response.", Server),
     spec("echo", 2, &["fast"], NO_KEYS, "connection", "Returns the given string.", Server),
@@ -429,7 +447,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_lower_case() {
         let mut seen = std::collections::HashSet::new();
-        for c in COMMANDS {
+        for c in COMMANDS.iter() {
             assert_eq!(c.name, c.name.to_lowercase());
             assert!(seen.insert(c.name), "duplicate {}", c.name);
         }

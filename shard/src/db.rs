@@ -79,6 +79,11 @@ impl Db {
         self.get(key, now_ms).is_some()
     }
 
+    /// A live key's entry without counting a write (the caller has already counted it).
+    pub(crate) fn keys_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.keys.get_mut(key).filter(|e| !e.is_expired(now_ms))
+    }
+
     /// Gives mutable access to a live key's value for an in-place update. The caller changes
     /// it, so this counts as a write.
     pub fn get_for_update(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {

@@ -12,6 +12,7 @@ pub mod glob;
 pub mod long_double;
 pub mod slot;
 pub mod store;
+pub mod types;
 pub mod value;
 
 pub use command::{lookup, lookup_id, CommandSpec, Merge, Route, COMMANDS};

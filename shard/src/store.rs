@@ -10,6 +10,7 @@ use rand::SeedableRng;
 
 use crate::db::{Db, Entry};
 use crate::errors;
+use crate::types::{Collection, EncodingLimits};
 use crate::value::Value;
 
 /// Counters a shard keeps for INFO.
@@ -25,6 +26,8 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub stats: ShardStats,
     pub rng: SmallRng,
+    /// Encoding thresholds from the server's config.
+    pub limits: EncodingLimits,
 }
 
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
@@ -39,6 +42,7 @@ impl Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_entropy(),
+            limits: EncodingLimits::default(),
         }
     }
 
@@ -151,5 +155,64 @@ impl Ctx<'_> {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let now = self.now_ms;
         self.shard.dbs[self.db].remove(key, now)
+    }
+
+    /// The shard's encoding thresholds (a copy, to use next to a borrowed value).
+    pub fn limits(&self) -> EncodingLimits {
+        self.shard.limits
+    }
+
+    /// A collection for a read command: `Ok(None)` when the key is absent (a miss), WRONGTYPE
+    /// when it holds another type.
+    pub fn read_as<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
+        match self.read(key) {
+            None => Ok(None),
+            Some(e) => T::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
+        }
+    }
+
+    /// A collection to change in place: `Ok(None)` when absent, WRONGTYPE for another type.
+    /// Getting it counts as a write of the key (wakes blocked clients, invalidates WATCH), so
+    /// check what can be checked first. Call [`Ctx::remove_if_empty`] after removing elements.
+    pub fn update_as<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+        let now = self.now_ms;
+        let db = &mut self.shard.dbs[self.db];
+        match db.peek(key, now) {
+            None => {
+                // Expire it now if it is due, so an expired key reads as absent everywhere.
+                db.get(key, now);
+                return Ok(None);
+            }
+            Some(e) if T::of(&e.value).is_none() => return Err(errors::wrong_type()),
+            Some(_) => {}
+        }
+        Ok(db
+            .get_for_update(key, now)
+            .and_then(|e| T::of_mut(&mut e.value)))
+    }
+
+    /// Like [`Ctx::update_as`], creating an empty collection when the key is absent. If the
+    /// command then adds nothing, [`Ctx::remove_if_empty`] must drop the empty key again.
+    pub fn update_or_create<T: Collection>(&mut self, key: &[u8]) -> Result<&mut T, Reply> {
+        if self.update_as::<T>(key)?.is_none() {
+            self.write(key, T::default().into_value(), Some(0));
+        }
+        let now = self.now_ms;
+        self.shard.dbs[self.db]
+            .keys_mut(key, now)
+            .and_then(|e| T::of_mut(&mut e.value))
+            .ok_or_else(errors::wrong_type)
+    }
+
+    /// Deletes the key if it holds an empty collection: Redis never keeps one.
+    pub fn remove_if_empty<T: Collection>(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let empty = self.shard.dbs[self.db]
+            .peek(key, now)
+            .and_then(|e| T::of(&e.value))
+            .is_some_and(T::is_empty);
+        if empty {
+            self.remove(key);
+        }
     }
 }

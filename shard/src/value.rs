@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 
-/// A stored value. Collection types join this enum with the data types work.
+use crate::types::{Hash, List, Set, Stream, ZSet};
+
+/// A stored value. Collections are boxed so the common case, a string, keeps entries small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string that was written as text or bytes.
@@ -12,6 +14,11 @@ pub enum Value {
     /// A string built or changed in place (APPEND, SETRANGE, SETBIT...), which Redis keeps
     /// in its `raw` encoding whatever its length.
     Raw(Bytes),
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -28,6 +35,25 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::Int(_) | Value::Raw(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
+        }
+    }
+
+    /// What OBJECT ENCODING reports, as Redis 7.0 names its encodings.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -38,6 +64,7 @@ impl Value {
             Value::Int(n) => Some(Bytes::copy_from_slice(
                 itoa::Buffer::new().format(*n).as_bytes(),
             )),
+            _ => None,
         }
     }
 }

@@ -292,11 +292,7 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Nil;
     };
     if is(sub, "encoding") {
-        Reply::bulk(match &entry.value {
-            Value::Int(_) => "int",
-            Value::Str(s) if s.len() <= 44 => "embstr",
-            Value::Str(_) | Value::Raw(_) => "raw",
-        })
+        Reply::bulk(entry.value.encoding())
     } else if is(sub, "idletime") {
         Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access) as i64)
     } else if is(sub, "freq") {

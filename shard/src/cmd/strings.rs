@@ -290,12 +290,13 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ctx.write(&args[1], Value::string(&args[2]), Some(0));
         return Reply::Int(args[2].len() as i64);
     };
-    if entry.value.type_name() != "string" {
-        return errors::wrong_type();
-    }
     let old = match std::mem::replace(&mut entry.value, Value::Int(0)) {
         Value::Raw(b) | Value::Str(b) => b,
         Value::Int(n) => Bytes::from(n.to_string()),
+        other => {
+            entry.value = other;
+            return errors::wrong_type();
+        }
     };
     if old.len() + args[2].len() > MAX_STRING {
         entry.value = Value::Raw(old);
@@ -344,6 +345,7 @@ pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Some(n) => n,
             None => return errors::not_integer(),
         },
+        Ok(Some(_)) => return errors::wrong_type(),
         Err(e) => return e,
     };
     match current.checked_add(delta) {

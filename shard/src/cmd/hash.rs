@@ -1,0 +1,5 @@
+//! hash commands. (Placeholder until they land.)
+
+use crate::command::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! hll commands. (Placeholder until they land.)
+
+use crate::command::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! set commands. (Placeholder until they land.)
+
+use crate::command::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

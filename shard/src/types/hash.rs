@@ -1,0 +1,19 @@
+//! The hash type. (Placeholder until its implementation lands.)
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hash {}
+
+impl Hash {
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        "unknown"
+    }
+}
