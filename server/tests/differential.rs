@@ -21,6 +21,8 @@
 //!   see the same state wherever the divergence allows) but does not compare: both replies are printed instead. Only
 //!   for genuine corekv bugs that have been reported; if the replies match, the run says so.
 //!
+//! `DIFF_ONLY=hash` runs only `hash.redis`.
+//!
 //! If redis-server is missing the test prints a skip message and passes, unless `CI` is set or
 //! `COREKV_WITH_REDIS=1`, in which case it fails. `REDIS_SERVER` overrides the binary.
 //!
@@ -687,10 +689,16 @@ fn script_dir() -> PathBuf {
 
 fn load_scripts() -> Vec<Script> {
     let dir = script_dir();
+    // DIFF_ONLY=name runs just `name.redis` (while working on one command family).
+    let only = std::env::var("DIFF_ONLY").ok();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "redis"))
+        .filter(|p| {
+            only.as_ref()
+                .is_none_or(|o| p.file_stem().is_some_and(|s| s == o.as_str()))
+        })
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no *.redis scripts in {}", dir.display());
