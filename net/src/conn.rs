@@ -99,6 +99,21 @@ impl<T: Transport> ClientIo<T> {
         }
     }
 
+    /// Reads whatever the client sends next into the buffer without parsing it, to notice a
+    /// disconnection while the client waits (blocking commands). Dropping the future loses
+    /// nothing, so it can race other events.
+    pub async fn read_more(&mut self) -> Result<(), ReadError> {
+        if self.query_buffer_len() > self.query_buffer_limit {
+            return Err(ReadError::QueryBufferLimit);
+        }
+        let n = self.stream.read(&mut self.scratch).await?;
+        if n == 0 {
+            return Err(ReadError::Closed);
+        }
+        self.read_buf.extend_from_slice(&self.scratch[..n]);
+        Ok(())
+    }
+
     async fn fill(&mut self) -> Result<(), ReadError> {
         let wanted = self.parser.wanted().saturating_sub(self.read_buf.len());
         let n = if wanted > READ_CHUNK {

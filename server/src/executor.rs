@@ -94,6 +94,8 @@ pub struct Local {
     pub clients: RefCell<ClientRegistry>,
     pub command_stats: RefCell<CommandStats>,
     pub shared: Arc<Shared>,
+    /// Clients blocked on this shard's keys.
+    pub blocking: RefCell<crate::blocking::Registry>,
 }
 
 /// Where an executor's listeners come from.
@@ -164,6 +166,7 @@ async fn executor_main(
         clients: RefCell::new(ClientRegistry::default()),
         command_stats: RefCell::new(CommandStats::new()),
         shared: shared.clone(),
+        blocking: RefCell::default(),
     });
     serve_mesh(&local, receivers);
     glommio::spawn_local(active_expiry(local.clone())).detach();
@@ -278,6 +281,9 @@ async fn active_expiry(local: Rc<Local>) {
         let hz = local.shared.with_config(|c| c.hz).max(1);
         let tick = Duration::from_millis(1000 / hz as u64);
         glommio::timer::sleep(tick).await;
+        if crate::blocking::needs_retry(&local) {
+            crate::blocking::serve_ready(&local);
+        }
         let more = local.shard.borrow_mut().active_expire(tick / 4);
         if more {
             // More to expire: yield to clients, then go on without waiting a whole tick.

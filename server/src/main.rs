@@ -1,5 +1,6 @@
 //! corekv: a Redis-compatible in-memory key-value server, one executor per core.
 
+mod blocking;
 mod checks;
 mod clients;
 mod config;

@@ -47,10 +47,28 @@ pub enum ShardOp {
         entry: Entry,
         replace: bool,
     },
-    /// How many of these keys exist (cross-shard MSETNX).
+    /// How many of these keys exist.
     CountExisting {
         db: usize,
         keys: Vec<Bytes>,
+    },
+    /// Copies of these keys' live entries (read step of a multi-shard command).
+    Snapshot {
+        db: usize,
+        keys: Vec<Bytes>,
+    },
+    /// Sets (`Some`) or deletes (`None`) each key (write step of a multi-shard command).
+    Store {
+        db: usize,
+        entries: Vec<(Bytes, Option<Entry>)>,
+    },
+    /// Register a blocked client's waiter on this shard (serving it at once if it can).
+    Block {
+        waiter: crate::blocking::Waiter,
+    },
+    /// Remove a blocked client's waiter.
+    Unblock {
+        id: u64,
     },
     /// Counters and key counts for INFO.
     Report,
@@ -79,6 +97,7 @@ pub enum OpResult {
     Scan { cursor: u64, keys: Vec<Bytes> },
     Key(Option<Bytes>),
     Entry(Option<Entry>),
+    Entries(Vec<(Bytes, Option<Entry>)>),
     Report(Box<ShardReport>),
     Text(String),
     Done,
@@ -86,6 +105,13 @@ pub enum OpResult {
 
 /// Carries out `op` on this executor.
 pub fn execute(local: &Local, op: ShardOp) -> OpResult {
+    let result = run(local, op);
+    // Writes (Store, Put...) may have fed keys that clients are blocked on.
+    crate::blocking::serve_ready(local);
+    result
+}
+
+fn run(local: &Local, op: ShardOp) -> OpResult {
     let now = now_ms();
     match op {
         ShardOp::DbSize { db } => OpResult::Int(local.shard.borrow().dbs[db].len() as i64),
@@ -171,6 +197,39 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
                     .count() as i64,
             )
         }
+        ShardOp::Snapshot { db, keys } => {
+            let mut shard = local.shard.borrow_mut();
+            let db = &mut shard.dbs[db];
+            OpResult::Entries(
+                keys.into_iter()
+                    .map(|k| {
+                        let entry = db.get(&k, now).cloned();
+                        (k, entry)
+                    })
+                    .collect(),
+            )
+        }
+        ShardOp::Store { db, entries } => {
+            let mut shard = local.shard.borrow_mut();
+            let db = &mut shard.dbs[db];
+            for (key, entry) in entries {
+                match entry {
+                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    None => {
+                        db.remove(&key, now);
+                    }
+                }
+            }
+            OpResult::Done
+        }
+        ShardOp::Block { waiter } => {
+            crate::blocking::register(local, waiter);
+            OpResult::Done
+        }
+        ShardOp::Unblock { id } => {
+            crate::blocking::unregister(local, id);
+            OpResult::Done
+        }
         ShardOp::Report => {
             let shard = local.shard.borrow();
             OpResult::Report(Box::new(ShardReport {
@@ -225,6 +284,39 @@ pub async fn on_all_shards(local: &Local, make: impl Fn() -> ShardOp) -> Vec<OpR
         }
     }
     results
+}
+
+/// Runs one op on each of several shards at once (remote ones first, so they work while
+/// this one does); results come back in the order given.
+pub async fn on_shards(local: &Local, ops: Vec<(usize, ShardOp)>) -> Vec<OpResult> {
+    let mut pending = Vec::with_capacity(ops.len());
+    let mut mine = None;
+    for (i, (shard, op)) in ops.into_iter().enumerate() {
+        if shard == local.mesh.me() {
+            mine = Some((i, op));
+            continue;
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let sent = local
+            .mesh
+            .send(shard, crate::mesh::Envelope::Op { op, reply: tx })
+            .await
+            .is_ok();
+        pending.push((i, sent.then_some(rx)));
+    }
+    let mut results: Vec<(usize, OpResult)> = Vec::with_capacity(pending.len() + 1);
+    if let Some((i, op)) = mine {
+        results.push((i, execute(local, op)));
+    }
+    for (i, rx) in pending {
+        let result = match rx {
+            Some(rx) => rx.await.unwrap_or(OpResult::Done),
+            None => OpResult::Done,
+        };
+        results.push((i, result));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Runs `op` on one shard, locally when it is this one.

@@ -16,6 +16,7 @@ use corekv_shard::command::{self, c_string, Merge, Route};
 use corekv_shard::{errors, lookup_id, slot, COMMANDS};
 use futures_channel::oneshot;
 
+use crate::blocking::{self, Blocked};
 use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
@@ -53,6 +54,8 @@ pub struct Router {
     /// Replies of the current segment, in request order; `bool` = suppressed (CLIENT REPLY).
     slots: Vec<(bool, Slot)>,
     outboxes: Vec<Outbox>,
+    /// A blocking command that found nothing: the batch stops there and the client waits.
+    blocked: Option<Blocked>,
 }
 
 /// Which shard runs a command.
@@ -66,22 +69,35 @@ impl Router {
         Router {
             slots: Vec::new(),
             outboxes: (0..shards).map(|_| Outbox::default()).collect(),
+            blocked: None,
         }
     }
 
-    pub async fn run_batch(s: &mut Session, batch: &mut Vec<Vec<Bytes>>, out: &mut Vec<u8>) {
+    /// Runs the batch's commands in order. If one of them blocks, the batch stops there: the
+    /// commands after it stay in `batch` and the blocked command is returned.
+    pub async fn run_batch(
+        s: &mut Session,
+        batch: &mut Vec<Vec<Bytes>>,
+        out: &mut Vec<u8>,
+    ) -> Option<Blocked> {
         let start = Instant::now();
         s.now_ms = corekv_shard::now_ms();
         s.info.borrow_mut().last_active = start;
-        for args in batch.drain(..) {
+        let mut commands = std::mem::take(batch).into_iter();
+        for args in commands.by_ref() {
             if s.closing {
                 continue;
             }
             dispatch(s, args, out).await;
+            if s.router.blocked.is_some() {
+                break;
+            }
         }
+        batch.extend(commands);
         flush(s, out).await;
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
+        s.router.blocked.take()
     }
 }
 
@@ -138,6 +154,11 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         );
     }
     s.info.borrow_mut().last_command = spec.name;
+    if spec.has_flag("blocking") {
+        if let Some(timeout) = blocking::timeout(spec.name, &args) {
+            return run_blocking(s, id, args, timeout, out).await;
+        }
+    }
     match spec.route {
         Route::Server => {
             flush(s, out).await;
@@ -171,13 +192,41 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     }
 }
 
+/// Runs a blocking command's first attempt; if it has nothing to serve, the batch stops and
+/// the client blocks (see [`blocking`]).
+async fn run_blocking(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    timeout: Option<std::time::Duration>,
+    out: &mut Vec<u8>,
+) {
+    flush(s, out).await;
+    let silent = take_silence(s);
+    let reply = match owner(s, &COMMANDS[id], &args) {
+        Owner::One(shard) => run_on_shard(&s.local, shard, s.db, id, args.clone()).await,
+        Owner::Many => handlers::cross_shard(s, id, args.clone()).await,
+    };
+    if reply.is_null() {
+        s.router.blocked = Some(Blocked {
+            id,
+            args,
+            timeout,
+            null: reply,
+            silent,
+        });
+    } else {
+        ready(s, silent, reply, out);
+    }
+}
+
 fn owner(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Owner {
     let shards = s.shards();
     if shards == 1 {
         return Owner::One(0);
     }
     let mut found = None;
-    for pos in spec.keys.positions(args.len()) {
+    for pos in spec.key_positions(args) {
         let shard = slot::key_shard(&args[pos], shards);
         match found {
             None => found = Some(shard),
@@ -305,6 +354,7 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .command_stats
         .borrow_mut()
         .count(command::stat_slot(id, args), reply.is_error());
+    crate::blocking::serve_ready(local);
     reply
 }
 

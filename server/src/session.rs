@@ -12,6 +12,7 @@ use corekv_net::resp::Limits;
 use corekv_net::{ClientIo, Protocol, ReadError, Transport, TransportKind};
 use tracing::debug;
 
+use crate::blocking;
 use crate::clients::ClientInfo;
 use crate::executor::Local;
 use crate::router::Router;
@@ -131,7 +132,14 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
 
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     loop {
-        let read = async { Some(io.read_batch(&mut batch, MAX_BATCH).await) };
+        // Commands left over from a batch that blocked run before anything new is read.
+        let read = async {
+            if batch.is_empty() {
+                Some(io.read_batch(&mut batch, MAX_BATCH).await)
+            } else {
+                Some(Ok(()))
+            }
+        };
         let killed = async {
             let _ = (&mut kill_rx).await;
             None
@@ -161,7 +169,17 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 break;
             }
         }
-        Router::run_batch(&mut session, &mut batch, &mut io.out).await;
+        if let Some(blocked) = Router::run_batch(&mut session, &mut batch, &mut io.out).await {
+            if io.flush().await.is_err() {
+                break;
+            }
+            let (silent, proto) = (blocked.silent, session.proto);
+            match blocking::wait(&mut session, &mut io, blocked, &mut kill_rx).await {
+                blocking::Outcome::Reply(reply) if !silent => reply.encode(proto, &mut io.out),
+                blocking::Outcome::Reply(_) => {}
+                blocking::Outcome::Gone => break,
+            }
+        }
         if io.flush().await.is_err() || session.closing || session.info.borrow().killed {
             break;
         }

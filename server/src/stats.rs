@@ -70,6 +70,8 @@ pub struct ServerCounters {
     pub rejected_connections: AtomicU64,
     pub connected: AtomicU64,
     pub next_client_id: AtomicU64,
+    /// Clients waiting in a blocking command.
+    pub blocked: AtomicU64,
 }
 
 impl ServerCounters {

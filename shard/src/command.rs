@@ -96,6 +96,30 @@ pub struct CommandSpec {
     /// For container commands (CLIENT, CONFIG, OBJECT...): each subcommand and its arity,
     /// counted from the container name like Redis does.
     pub subcommands: &'static [(&'static str, i32)],
+    /// For commands whose keys move with their arguments (`numkeys`, `STREAMS`, `STORE`):
+    /// finds them, replacing `keys` for routing. Redis flags these "movablekeys".
+    pub find_keys: Option<KeyFinder>,
+}
+
+/// Finds the key positions of a command with movable keys; invalid forms yield what can be
+/// found (the handler reports the error).
+pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
+
+/// Keys counted by a `numkeys` argument at `AT`, after an optional fixed key at position 1
+/// (the destination of ZUNIONSTORE and friends).
+pub fn numkeys_keys<const AT: usize, const DEST: bool>(args: &[Bytes]) -> Vec<usize> {
+    let mut keys: Vec<usize> = if DEST && args.len() > 1 {
+        vec![1]
+    } else {
+        Vec::new()
+    };
+    let n = args
+        .get(AT)
+        .and_then(|a| crate::args::parse_i64(a))
+        .filter(|n| *n > 0)
+        .unwrap_or(0) as usize;
+    keys.extend((AT + 1..args.len()).take(n));
+    keys
 }
 
 impl CommandSpec {
@@ -131,6 +155,16 @@ impl CommandSpec {
         }
     }
 
+    /// Positions of the key arguments of this call.
+    pub fn key_positions<'a>(&'a self, args: &'a [Bytes]) -> impl Iterator<Item = usize> + 'a {
+        let found = self.find_keys.map(|f| f(args));
+        let fixed = found.is_none().then(|| self.keys.positions(args.len()));
+        found
+            .into_iter()
+            .flatten()
+            .chain(fixed.into_iter().flatten())
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let n = self.arity;
         (n >= 0 && argc == n as usize) || (n < 0 && argc >= (-n) as usize)
@@ -163,6 +197,7 @@ pub const fn spec(
         summary,
         route,
         subcommands: &[],
+        find_keys: None,
     }
 }
 
@@ -172,6 +207,11 @@ impl CommandSpec {
         subcommands: &'static [(&'static str, i32)],
     ) -> CommandSpec {
         self.subcommands = subcommands;
+        self
+    }
+
+    pub const fn with_key_finder(mut self, finder: KeyFinder) -> CommandSpec {
+        self.find_keys = Some(finder);
         self
     }
 }
@@ -432,6 +472,19 @@ mod tests {
         assert_eq!(get.keys.positions(2).collect::<Vec<_>>(), vec![1]);
         let ping = lookup(b"ping").unwrap();
         assert_eq!(ping.keys.positions(2).count(), 0);
+    }
+
+    #[test]
+    fn numkeys_finder() {
+        let args: Vec<Bytes> = ["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
+        assert_eq!(numkeys_keys::<2, true>(&args), vec![1, 3, 4]);
+        assert_eq!(numkeys_keys::<1, false>(&args[1..]), vec![2, 3]);
+        // A numkeys beyond the arguments finds what is there; a bad one finds nothing.
+        assert_eq!(numkeys_keys::<2, false>(&args[..4]), vec![3]);
+        assert_eq!(numkeys_keys::<1, false>(&args), Vec::<usize>::new());
     }
 
     #[test]

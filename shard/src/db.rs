@@ -8,6 +8,8 @@
 //! WATCH and the kernel front cache hang off.
 
 use bytes::Bytes;
+use std::collections::HashSet;
+
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
@@ -38,6 +40,10 @@ pub struct Db {
     /// Keys changed since start (Redis's `dirty`), for INFO.
     pub changes: u64,
     pub expired_keys: u64,
+    /// Keys that clients are blocked on (BLPOP, XREAD BLOCK...), kept by the server.
+    pub blocked: HashSet<Bytes, Hasher>,
+    /// Blocked-on keys written since the server last served their waiters.
+    pub ready: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -60,8 +66,11 @@ impl Db {
     }
 
     /// Called for every change of a key's value or existence.
-    fn write_hook(&mut self, _key: &[u8]) {
+    fn write_hook(&mut self, key: &[u8]) {
         self.changes += 1;
+        if !self.blocked.is_empty() && self.blocked.contains(key) {
+            self.ready.push(Bytes::copy_from_slice(key));
+        }
     }
 
     /// Looks a key up for reading, removing it first if it has expired.

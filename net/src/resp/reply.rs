@@ -67,6 +67,11 @@ impl Reply {
         Reply::Status(text.into())
     }
 
+    /// The null replies (RESP2 `$-1` / `*-1`, RESP3 `_`).
+    pub fn is_null(&self) -> bool {
+        matches!(self, Reply::Nil | Reply::NilArray)
+    }
+
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
     }

@@ -101,9 +101,10 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
         ),
         "clients" => write!(
             out,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
             shared.counters.connected.load(Ordering::Relaxed),
             config.maxclients,
+            shared.counters.blocked.load(Ordering::Relaxed),
         ),
         "memory" => write!(
             out,
@@ -326,8 +327,7 @@ pub fn command(args: &[Bytes]) -> Reply {
             return Reply::error("ERR Invalid number of arguments specified for command");
         }
         let keys: Vec<Reply> = spec
-            .keys
-            .positions(cmd.len())
+            .key_positions(cmd)
             .map(|p| Reply::Bulk(cmd[p].clone()))
             .collect();
         if keys.is_empty() {

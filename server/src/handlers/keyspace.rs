@@ -12,7 +12,6 @@ use corekv_shard::{errors, slot};
 use rand::Rng;
 
 use crate::ops::{on_all_shards, on_shard, OpResult, ShardOp};
-use crate::router::run_on_shard;
 use crate::session::Session;
 
 pub async fn dbsize(s: &mut Session) -> Reply {
@@ -201,38 +200,4 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         OpResult::Int(n) => Reply::Int(n),
         _ => crate::ops::shard_unavailable(),
     }
-}
-
-/// MSETNX with keys on several shards: set all only if none exists.
-pub async fn msetnx(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
-    let shards = s.shards();
-    let mut groups: Vec<Vec<Bytes>> = vec![Vec::new(); shards];
-    for pair in args[1..].chunks_exact(2) {
-        let group = &mut groups[slot::key_shard(&pair[0], shards)];
-        if group.is_empty() {
-            group.push(args[0].clone());
-        }
-        group.extend_from_slice(pair);
-    }
-    for (shard, group) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
-        let keys = group[1..].chunks_exact(2).map(|p| p[0].clone()).collect();
-        if let OpResult::Int(n) =
-            on_shard(&s.local, shard, ShardOp::CountExisting { db: s.db, keys }).await
-        {
-            if n > 0 {
-                return Reply::Int(0);
-            }
-        }
-    }
-    for (shard, group) in groups
-        .into_iter()
-        .enumerate()
-        .filter(|(_, g)| !g.is_empty())
-    {
-        let reply = run_on_shard(&s.local, shard, s.db, id, group).await;
-        if reply.is_error() {
-            return reply;
-        }
-    }
-    Reply::Int(1)
 }

@@ -4,8 +4,8 @@
 mod admin;
 mod client;
 mod connection;
-mod gather;
 mod keyspace;
+mod spanning;
 
 use bytes::Bytes;
 use corekv_net::Reply;
@@ -51,11 +51,6 @@ pub async fn cross_shard(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply 
         "rename" => keyspace::rename(s, &args, false).await,
         "renamenx" => keyspace::rename(s, &args, true).await,
         "copy" => keyspace::copy(s, &args).await,
-        "msetnx" => keyspace::msetnx(s, id, args).await,
-        "bitop" => gather::bitop(s, &args).await,
-        "lcs" => gather::lcs(s, &args).await,
-        other => Reply::error(format!(
-            "CROSSSLOT Keys in request don't hash to the same slot (command '{other}' needs its keys on one shard; use a {{hash tag}})"
-        )),
+        _ => spanning::run(s, id, &args).await,
     }
 }

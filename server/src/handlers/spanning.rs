@@ -1,0 +1,91 @@
+//! Commands whose keys live on several shards, run in three steps: the entries of all their
+//! keys are copied from their shards (one hop per shard, all shards at once), the command's
+//! own shard handler runs on a scratch shard holding those copies, and every key the command
+//! changed is written back to its owner (again one hop per shard).
+//!
+//! One path for every multi-key command (SUNIONSTORE, ZINTER, LMOVE, BITOP, MSETNX, PFMERGE,
+//! blocking pops over several shards...), so each command's semantics live in one handler.
+//! Like the other cross-shard forms this is not isolated from concurrent clients yet: the
+//! transaction scheduler will hold the keys' shards around the three steps.
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_shard::db::Entry;
+use corekv_shard::{command, now_ms, slot, Shard, COMMANDS};
+
+use crate::ops::{on_shards, shard_unavailable, OpResult, ShardOp};
+use crate::session::Session;
+
+/// Runs command `id` whose keys span shards.
+pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
+    let spec = &COMMANDS[id];
+    let shards = s.shards();
+    let mut keys: Vec<Bytes> = Vec::new();
+    for pos in spec.key_positions(args) {
+        if !keys.contains(&args[pos]) {
+            keys.push(args[pos].clone());
+        }
+    }
+    let mut by_shard: Vec<Vec<Bytes>> = vec![Vec::new(); shards];
+    for key in &keys {
+        by_shard[slot::key_shard(key, shards)].push(key.clone());
+    }
+    let snapshot = by_shard
+        .iter()
+        .enumerate()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(shard, keys)| {
+            let op = ShardOp::Snapshot {
+                db: s.db,
+                keys: keys.clone(),
+            };
+            (shard, op)
+        })
+        .collect();
+    let mut before: Vec<(Bytes, Option<Entry>)> = Vec::with_capacity(keys.len());
+    for result in on_shards(&s.local, snapshot).await {
+        match result {
+            OpResult::Entries(entries) => before.extend(entries),
+            _ => return shard_unavailable(),
+        }
+    }
+
+    let databases = s.local.shared.with_config(|c| c.databases);
+    let mut scratch = Shard::new(s.local.mesh.me(), databases);
+    scratch.limits = s.local.shard.borrow().limits;
+    let now = now_ms();
+    for (key, entry) in &before {
+        if let Some(e) = entry {
+            scratch.dbs[s.db].set(key, e.value.clone(), Some(e.expire_at), now);
+        }
+    }
+    let reply = command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
+    if !spec.is_write() || reply.is_error() {
+        return reply;
+    }
+
+    let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); shards];
+    for (key, old) in before {
+        let new = scratch.dbs[s.db].peek(&key, now).cloned();
+        let same = match (&old, &new) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.value == b.value && a.expire_at == b.expire_at,
+            _ => false,
+        };
+        if !same {
+            changes[slot::key_shard(&key, shards)].push((key, new));
+        }
+    }
+    let store = changes
+        .into_iter()
+        .enumerate()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(shard, entries)| (shard, ShardOp::Store { db: s.db, entries }))
+        .collect();
+    for result in on_shards(&s.local, store).await {
+        if !matches!(result, OpResult::Done) {
+            return shard_unavailable();
+        }
+    }
+    reply
+}
