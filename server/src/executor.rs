@@ -160,8 +160,10 @@ async fn executor_main(
     let config = shared.config();
     let mesh = Mesh::new(senders);
     let me = mesh.me();
+    let mut shard = Shard::new(me, config.databases);
+    shard.limits = config.encoding_limits();
     let local = Rc::new(Local {
-        shard: RefCell::new(Shard::new(me, config.databases)),
+        shard: RefCell::new(shard),
         mesh,
         clients: RefCell::new(ClientRegistry::default()),
         command_stats: RefCell::new(CommandStats::new()),

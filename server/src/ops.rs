@@ -70,6 +70,8 @@ pub enum ShardOp {
     Unblock {
         id: u64,
     },
+    /// New encoding thresholds (CONFIG SET).
+    SetLimits(corekv_shard::types::EncodingLimits),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -228,6 +230,10 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         }
         ShardOp::Unblock { id } => {
             crate::blocking::unregister(local, id);
+            OpResult::Done
+        }
+        ShardOp::SetLimits(limits) => {
+            local.shard.borrow_mut().limits = limits;
             OpResult::Done
         }
         ShardOp::Report => {

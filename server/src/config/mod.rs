@@ -6,6 +6,7 @@ mod values;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use corekv_shard::types::EncodingLimits;
 use serde::Deserialize;
 
 pub use values::{Flag, MemSize, Octal, SettingValue};
@@ -139,6 +140,22 @@ settings! {
     hz: "hz", u32 = 10, true;
     /// Log verbosity: debug, verbose, notice or warning.
     loglevel: "loglevel", String = "notice".into(), true;
+    /// Hashes up to this many fields keep the compact (listpack) encoding.
+    hash_max_listpack_entries: "hash-max-listpack-entries", usize = 128, true;
+    /// Hashes whose fields and values are all at most this long keep the compact encoding.
+    hash_max_listpack_value: "hash-max-listpack-value", usize = 64, true;
+    /// Sets of integers up to this many members keep the intset encoding.
+    set_max_intset_entries: "set-max-intset-entries", usize = 512, true;
+    /// Sorted sets up to this many members keep the compact (listpack) encoding.
+    zset_max_listpack_entries: "zset-max-listpack-entries", usize = 128, true;
+    /// Sorted sets whose members are all at most this long keep the compact encoding.
+    zset_max_listpack_value: "zset-max-listpack-value", usize = 64, true;
+    /// List node size: positive = entries per node, -1..-5 = 4..64 KiB per node.
+    list_max_listpack_size: "list-max-listpack-size", i64 = -2, true;
+    /// Most entries in one stream node.
+    stream_node_max_entries: "stream-node-max-entries", usize = 100, true;
+    /// Most bytes in one stream node.
+    stream_node_max_bytes: "stream-node-max-bytes", usize = 4096, true;
 }
 
 /// Eviction policies, in the order Redis lists them in its error text.
@@ -172,6 +189,20 @@ pub const FIXED: &[(&str, &str)] = &[
 ];
 
 impl Config {
+    /// The encoding thresholds every shard applies.
+    pub fn encoding_limits(&self) -> EncodingLimits {
+        EncodingLimits {
+            hash_max_listpack_entries: self.hash_max_listpack_entries,
+            hash_max_listpack_value: self.hash_max_listpack_value,
+            set_max_intset_entries: self.set_max_intset_entries,
+            zset_max_listpack_entries: self.zset_max_listpack_entries,
+            zset_max_listpack_value: self.zset_max_listpack_value,
+            list_max_listpack_size: self.list_max_listpack_size,
+            stream_node_max_entries: self.stream_node_max_entries,
+            stream_node_max_bytes: self.stream_node_max_bytes,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         if !POLICIES.contains(&self.maxmemory_policy.as_str()) {

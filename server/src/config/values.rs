@@ -32,7 +32,7 @@ macro_rules! plain_setting {
         }
     )*};
 }
-plain_setting!(u16, u32, u64, usize);
+plain_setting!(u16, u32, u64, usize, i64);
 
 impl SettingValue for String {
     fn parse_setting(text: &str) -> Result<Self, String> {

@@ -239,6 +239,8 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
                 }
             }
         }
+        let limits = s.local.shared.with_config(|c| c.encoding_limits());
+        on_all_shards(&s.local, || ShardOp::SetLimits(limits)).await;
         return Reply::Ok;
     }
     if is(sub, "resetstat") && args.len() == 2 {
