@@ -44,6 +44,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A set in RESP3, an array in RESP2.
     Set(Vec<Reply>),
+    /// Two-element arrays in RESP3, one flat array in RESP2 (ZRANGE WITHSCORES, HRANDFIELD
+    /// WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
     /// A double in RESP3, a bulk string in RESP2.
     Double(f64),
     /// A boolean in RESP3, the integer 1 or 0 in RESP2.
@@ -128,6 +131,17 @@ impl Reply {
                     v.encode(proto, out);
                 }
             }
+            Reply::Pairs(pairs) => {
+                let flat = proto == Protocol::Resp2;
+                header(out, b'*', if flat { pairs.len() * 2 } else { pairs.len() });
+                for (a, b) in pairs {
+                    if !flat {
+                        header(out, b'*', 2);
+                    }
+                    a.encode(proto, out);
+                    b.encode(proto, out);
+                }
+            }
             Reply::Double(d) => {
                 let text = format_double(*d);
                 match proto {
@@ -159,6 +173,9 @@ pub fn format_double(d: f64) -> String {
     }
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 && d.is_sign_negative() {
+        return "-0".into();
     }
     if d == d.trunc() && d.abs() < 1e17 {
         // Integral values print without a fraction, as %.17g does.
