@@ -46,9 +46,16 @@ fn timeout_returns_the_null_after_the_wait() {
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(190), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
-    assert_eq!(c.cmd(&["BLMOVE", "nothing", "x", "LEFT", "LEFT", "0.05"]), Resp::NullBulk);
-    assert!(matches!(c.cmd(&["BLPOP", "k", "-1"]), Resp::Error(e) if e == "ERR timeout is negative"));
-    assert!(matches!(c.cmd(&["BLPOP", "k", "abc"]), Resp::Error(e) if e.contains("timeout is not a float")));
+    assert_eq!(
+        c.cmd(&["BLMOVE", "nothing", "x", "LEFT", "LEFT", "0.05"]),
+        Resp::NullBulk
+    );
+    assert!(
+        matches!(c.cmd(&["BLPOP", "k", "-1"]), Resp::Error(e) if e == "ERR timeout is negative")
+    );
+    assert!(
+        matches!(c.cmd(&["BLPOP", "k", "abc"]), Resp::Error(e) if e.contains("timeout is not a float"))
+    );
     // The connection keeps working and nothing stays registered.
     assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
     wait_blocked(&mut c, 0);
@@ -59,7 +66,10 @@ fn data_already_there_is_served_without_blocking() {
     let s = server();
     let mut c = connect(&s);
     c.cmd(&["RPUSH", "foo", "a", "b"]);
-    assert_eq!(c.cmd(&["BLPOP", "nothing", "foo", "0"]), bulk_pair("foo", "a"));
+    assert_eq!(
+        c.cmd(&["BLPOP", "nothing", "foo", "0"]),
+        bulk_pair("foo", "a")
+    );
     assert_eq!(c.cmd(&["BRPOP", "foo", "0"]), bulk_pair("foo", "b"));
 }
 
@@ -172,16 +182,24 @@ fn blmove_across_shards_moves_the_element() {
     let (k0, k1) = keys_on_both_shards();
     let mut c = connect(&s);
     let mut pusher = connect(&s);
-    c.send(&raw::encode_str(&["BLMOVE", &k1, &k0, "LEFT", "RIGHT", "0"]));
+    c.send(&raw::encode_str(&[
+        "BLMOVE", &k1, &k0, "LEFT", "RIGHT", "0",
+    ]));
     wait_blocked(&mut pusher, 1);
     pusher.cmd(&["RPUSH", &k1, "m"]);
     assert_eq!(c.read(), Resp::bulk("m"));
-    assert_eq!(pusher.cmd(&["LRANGE", &k0, "0", "-1"]), Resp::Array(vec![Resp::bulk("m")]));
+    assert_eq!(
+        pusher.cmd(&["LRANGE", &k0, "0", "-1"]),
+        Resp::Array(vec![Resp::bulk("m")])
+    );
     assert_eq!(pusher.cmd(&["EXISTS", &k1]), Resp::Int(0));
     // Without blocking, across shards, and BRPOPLPUSH.
     pusher.cmd(&["RPUSH", &k0, "n"]);
     assert_eq!(c.cmd(&["BRPOPLPUSH", &k0, &k1, "0"]), Resp::bulk("n"));
-    assert_eq!(c.cmd(&["LRANGE", &k1, "0", "-1"]), Resp::Array(vec![Resp::bulk("n")]));
+    assert_eq!(
+        c.cmd(&["LRANGE", &k1, "0", "-1"]),
+        Resp::Array(vec![Resp::bulk("n")])
+    );
 }
 
 #[test]
@@ -190,7 +208,9 @@ fn blmpop_and_bzpopmin_block_across_shards() {
     let (k0, k1) = keys_on_both_shards();
     let mut c = connect(&s);
     let mut pusher = connect(&s);
-    c.send(&raw::encode_str(&["BLMPOP", "0", "2", &k0, &k1, "RIGHT", "COUNT", "2"]));
+    c.send(&raw::encode_str(&[
+        "BLMPOP", "0", "2", &k0, &k1, "RIGHT", "COUNT", "2",
+    ]));
     wait_blocked(&mut pusher, 1);
     pusher.cmd(&["RPUSH", &k1, "a", "b", "c"]);
     assert_eq!(
@@ -217,7 +237,9 @@ fn xread_block_dollar_sees_only_new_entries() {
     let mut c = connect(&s);
     let mut writer = connect(&s);
     writer.cmd(&["XADD", &k0, "1-1", "old", "1"]);
-    c.send(&raw::encode_str(&["XREAD", "BLOCK", "0", "STREAMS", &k0, "$"]));
+    c.send(&raw::encode_str(&[
+        "XREAD", "BLOCK", "0", "STREAMS", &k0, "$",
+    ]));
     wait_blocked(&mut writer, 1);
     writer.cmd(&["XADD", &k0, "2-1", "new", "2"]);
     let reply = c.read();

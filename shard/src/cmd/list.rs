@@ -9,7 +9,8 @@ use corekv_net::Reply;
 
 use crate::args::{int_arg, is, parse_f64, parse_i64};
 use crate::command::{
-    display_name, k, spec, CommandSpec, Route, NO_KEYS, ONE_KEY, R, RS, W, WD, WDF, WF,
+    display_name, k, numkeys_keys, spec, CommandSpec, Route, NO_KEYS, ONE_KEY, R, RS, W, WD, WDF,
+    WF,
 };
 use crate::errors;
 use crate::store::Ctx;
@@ -39,12 +40,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("lpos", -3, RS, ONE_KEY, "list", "Returns the index of matching elements in a list.", Shard(lpos)),
     spec("lmove", 5, W, k(1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", Shard(lmove)),
     spec("rpoplpush", 3, W, k(1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", Shard(rpoplpush)),
-    spec("lmpop", -4, &["write", "movablekeys"], NO_KEYS, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", Shard(lmpop)),
+    spec("lmpop", -4, &["write", "movablekeys"], NO_KEYS, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", Shard(lmpop)).with_key_finder(numkeys_keys::<1, false>),
     spec("blpop", -3, BLOCKING_POP, k(1, -2, 1), "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Shard(blpop)),
     spec("brpop", -3, BLOCKING_POP, k(1, -2, 1), "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Shard(brpop)),
     spec("blmove", 6, BLOCKING_MOVE, k(1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", Shard(blmove)),
     spec("brpoplpush", 4, BLOCKING_MOVE, k(1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", Shard(brpoplpush)),
-    spec("blmpop", -5, &["write", "blocking", "movablekeys"], NO_KEYS, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Shard(blmpop)),
+    spec("blmpop", -5, &["write", "blocking", "movablekeys"], NO_KEYS, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", Shard(blmpop)).with_key_finder(numkeys_keys::<2, false>),
 ];
 
 /// Either reply of a handler written with `?`.
@@ -528,16 +529,6 @@ fn numkeys_index(args: &[Bytes]) -> usize {
     } else {
         1
     }
-}
-
-/// The key arguments of LMPOP/BLMPOP (`LMPOP numkeys key...`, `BLMPOP timeout numkeys
-/// key...`), for routing: None when numkeys is invalid or runs past the arguments.
-pub fn mpop_keys(args: &[Bytes]) -> Option<Range<usize>> {
-    let at = numkeys_index(args);
-    let numkeys = usize::try_from(parse_i64(args.get(at)?)?).ok()?;
-    let start = at + 1;
-    let end = start.checked_add(numkeys)?;
-    (numkeys > 0 && end <= args.len()).then_some(start..end)
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count], and BLMPOP with a timeout first:
