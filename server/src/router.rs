@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::command::{self, c_string, Merge, Route};
+use corekv_shard::cmd::sort;
 use corekv_shard::{errors, lookup_id, slot, COMMANDS};
 use futures_channel::oneshot;
 
@@ -224,6 +225,10 @@ fn owner(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Owner {
     let shards = s.shards();
     if shards == 1 {
         return Owner::One(0);
+    }
+    if spec.find_keys.is_some() && spec.name == "sort" && sort::uses_patterns(args) {
+        // BY/GET patterns read keys that may live on any shard.
+        return Owner::Many;
     }
     let mut found = None;
     for pos in spec.key_positions(args) {

@@ -11,9 +11,10 @@
 use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::db::Entry;
+use corekv_shard::cmd::sort;
 use corekv_shard::{command, now_ms, slot, Shard, COMMANDS};
 
-use crate::ops::{on_shards, shard_unavailable, OpResult, ShardOp};
+use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
 use crate::session::Session;
 
 /// Runs command `id` whose keys span shards.
@@ -24,6 +25,24 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
     for pos in spec.key_positions(args) {
         if !keys.contains(&args[pos]) {
             keys.push(args[pos].clone());
+        }
+    }
+    if spec.name == "sort" {
+        // The keys its BY/GET patterns name depend on the sorted key's elements.
+        let op = ShardOp::Snapshot {
+            db: s.db,
+            keys: vec![args[1].clone()],
+        };
+        if let OpResult::Entries(entries) =
+            on_shard(&s.local, slot::key_shard(&args[1], shards), op).await
+        {
+            if let Some((_, Some(entry))) = entries.first() {
+                for key in sort::pattern_keys(&entry.value, args) {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
         }
     }
     let mut by_shard: Vec<Vec<Bytes>> = vec![Vec::new(); shards];
