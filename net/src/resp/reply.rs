@@ -44,6 +44,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A set in RESP3, an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES): an array of two-element arrays in
+    /// RESP3, one flat array in RESP2.
+    Pairs(Vec<(Reply, Reply)>),
     /// A double in RESP3, a bulk string in RESP2.
     Double(f64),
     /// A boolean in RESP3, the integer 1 or 0 in RESP2.
@@ -121,6 +124,18 @@ impl Reply {
                 for (k, v) in pairs {
                     k.encode(proto, out);
                     v.encode(proto, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                let nested = proto == Protocol::Resp3;
+                let len = if nested { pairs.len() } else { pairs.len() * 2 };
+                header(out, b'*', len);
+                for (a, b) in pairs {
+                    if nested {
+                        header(out, b'*', 2);
+                    }
+                    a.encode(proto, out);
+                    b.encode(proto, out);
                 }
             }
             Reply::Double(d) => {
