@@ -21,8 +21,24 @@ extern "C" {
 /// Redis's buffer for long double text (MAX_LONG_DOUBLE_CHARS).
 const MAX_CHARS: usize = 5 * 1024;
 
+/// Why a long double addition failed (HINCRBYFLOAT reports each case differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddError {
+    CurrentNotFloat,
+    IncrementNotFloat,
+    NotFinite,
+}
+
 /// `current + increment` as Redis's INCRBYFLOAT prints it; `current` None means 0.
 pub fn increment(current: Option<&[u8]>, increment: &[u8]) -> Result<Bytes, Reply> {
+    add(current, increment).map_err(|e| match e {
+        AddError::NotFinite => Reply::error("ERR increment would produce NaN or Infinity"),
+        _ => errors::not_float(),
+    })
+}
+
+/// `current + increment` in long double, printed like Redis; `current` None means 0.
+pub fn add(current: Option<&[u8]>, increment: &[u8]) -> Result<Bytes, AddError> {
     let mut out = [0u8; MAX_CHARS];
     let (cur_ptr, cur_len) = current.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
     // SAFETY: every pointer/length pair describes a live slice; the C side reads at most `len`
@@ -40,8 +56,9 @@ pub fn increment(current: Option<&[u8]>, increment: &[u8]) -> Result<Bytes, Repl
     };
     match n {
         n if n >= 0 => Ok(Bytes::copy_from_slice(&out[..n as usize])),
-        -3 => Err(Reply::error("ERR increment would produce NaN or Infinity")),
-        _ => Err(errors::not_float()),
+        -1 => Err(AddError::CurrentNotFloat),
+        -3 => Err(AddError::NotFinite),
+        _ => Err(AddError::IncrementNotFloat),
     }
 }
 

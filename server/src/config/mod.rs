@@ -141,7 +141,7 @@ settings! {
     /// Log verbosity: debug, verbose, notice or warning.
     loglevel: "loglevel", String = "notice".into(), true;
     /// Hashes up to this many fields keep the compact (listpack) encoding.
-    hash_max_listpack_entries: "hash-max-listpack-entries", usize = 128, true;
+    hash_max_listpack_entries: "hash-max-listpack-entries", usize = 512, true;
     /// Hashes whose fields and values are all at most this long keep the compact encoding.
     hash_max_listpack_value: "hash-max-listpack-value", usize = 64, true;
     /// Sets of integers up to this many members keep the intset encoding.

@@ -1,5 +1,285 @@
-//! hash commands. (Placeholder until they land.)
+//! Hash commands.
 
-use crate::command::CommandSpec;
+use bytes::Bytes;
+use corekv_net::Reply;
+use rand::seq::index;
+use rand::Rng;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+use crate::args::{int_arg, is, parse_i64};
+use crate::cmd::collection::{
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
+    scan_reply,
+};
+use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
+use crate::errors;
+use crate::long_double::{self, AddError};
+use crate::store::Ctx;
+use crate::types::Hash;
+
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("hset", -4, WF, ONE_KEY, "hash", "Set the string value of a hash field", Shard(hset)),
+    spec("hmset", -4, WF, ONE_KEY, "hash", "Set multiple hash fields to multiple values", Shard(hset)),
+    spec("hsetnx", 4, WF, ONE_KEY, "hash", "Set the value of a hash field, only if the field does not exist", Shard(hsetnx)),
+    spec("hget", 3, R, ONE_KEY, "hash", "Get the value of a hash field", Shard(hget)),
+    spec("hmget", -3, R, ONE_KEY, "hash", "Get the values of all the given hash fields", Shard(hmget)),
+    spec("hdel", -3, WDF, ONE_KEY, "hash", "Delete one or more hash fields", Shard(hdel)),
+    spec("hexists", 3, R, ONE_KEY, "hash", "Determine if a hash field exists", Shard(hexists)),
+    spec("hlen", 2, R, ONE_KEY, "hash", "Get the number of fields in a hash", Shard(hlen)),
+    spec("hstrlen", 3, R, ONE_KEY, "hash", "Get the length of the value of a hash field", Shard(hstrlen)),
+    spec("hkeys", 2, RS, ONE_KEY, "hash", "Get all the fields in a hash", Shard(hgetall)),
+    spec("hvals", 2, RS, ONE_KEY, "hash", "Get all the values in a hash", Shard(hgetall)),
+    spec("hgetall", 2, RS, ONE_KEY, "hash", "Get all the fields and values in a hash", Shard(hgetall)),
+    spec("hincrby", 4, WF, ONE_KEY, "hash", "Increment the integer value of a hash field by the given number", Shard(hincrby)),
+    spec("hincrbyfloat", 4, WF, ONE_KEY, "hash", "Increment the float value of a hash field by the given amount", Shard(hincrbyfloat)),
+    spec("hrandfield", -2, RS, ONE_KEY, "hash", "Get one or multiple random fields from a hash", Shard(hrandfield)),
+    spec("hscan", -3, RS, ONE_KEY, "hash", "Incrementally iterate hash fields and associated values", Shard(hscan)),
+];
+
+fn bulk_or_nil(v: Option<&Bytes>) -> Reply {
+    v.map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+}
+
+/// HSET key field value [field value ...] (replies the number of new fields) and HMSET (OK).
+pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() % 2 == 1 {
+        return errors::wrong_arity(&display_name(&args[0]));
+    }
+    let limits = ctx.limits();
+    let hash = match ctx.update_or_create::<Hash>(&args[1]) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let added = args[2..]
+        .chunks_exact(2)
+        .filter(|pair| hash.insert(&pair[0], Bytes::copy_from_slice(&pair[1]), &limits))
+        .count();
+    if is(&args[0], "hmset") {
+        Reply::Ok
+    } else {
+        Reply::Int(added as i64)
+    }
+}
+
+pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match peek::<Hash>(ctx, &args[1]) {
+        Ok(Some(h)) if h.contains(&args[2]) => return Reply::Int(0),
+        Ok(_) => {}
+        Err(e) => return e,
+    }
+    let limits = ctx.limits();
+    match ctx.update_or_create::<Hash>(&args[1]) {
+        Ok(h) => {
+            h.insert(&args[2], Bytes::copy_from_slice(&args[3]), &limits);
+            Reply::Int(1)
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => bulk_or_nil(h.and_then(|h| h.get(&args[2]))),
+        Err(e) => e,
+    }
+}
+
+pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => Reply::Array(
+            args[2..]
+                .iter()
+                .map(|f| bulk_or_nil(h.and_then(|h| h.get(f))))
+                .collect(),
+        ),
+        Err(e) => e,
+    }
+}
+
+pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let fields = &args[2..];
+    match peek::<Hash>(ctx, &args[1]) {
+        Ok(Some(h)) if fields.iter().any(|f| h.contains(f)) => {}
+        Ok(_) => return Reply::Int(0),
+        Err(e) => return e,
+    }
+    let removed = match ctx.update_as::<Hash>(&args[1]) {
+        Ok(Some(h)) => fields.iter().filter(|f| h.remove(f)).count(),
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    ctx.remove_if_empty::<Hash>(&args[1]);
+    Reply::Int(removed as i64)
+}
+
+pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => Reply::Int(h.is_some_and(|h| h.contains(&args[2])) as i64),
+        Err(e) => e,
+    }
+}
+
+pub fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => Reply::Int(h.map_or(0, Hash::len) as i64),
+        Err(e) => e,
+    }
+}
+
+pub fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => Reply::Int(h.and_then(|h| h.get(&args[2])).map_or(0, Bytes::len) as i64),
+        Err(e) => e,
+    }
+}
+
+/// HGETALL (a map), HKEYS and HVALS (arrays), in the hash's order.
+pub fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let hash = match ctx.read_as::<Hash>(&args[1]) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let entries = hash.into_iter().flat_map(Hash::iter);
+    let bulk = |b: &Bytes| Reply::Bulk(b.clone());
+    if is(&args[0], "hkeys") {
+        Reply::Array(entries.map(|(f, _)| bulk(f)).collect())
+    } else if is(&args[0], "hvals") {
+        Reply::Array(entries.map(|(_, v)| bulk(v)).collect())
+    } else {
+        Reply::Map(entries.map(|(f, v)| (bulk(f), bulk(v))).collect())
+    }
+}
+
+pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, field) = (&args[1], &args[2]);
+    let incr = match int_arg(&args[3]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let current = match peek::<Hash>(ctx, key) {
+        Ok(h) => h.and_then(|h| h.get(field)),
+        Err(e) => return e,
+    };
+    let old = match current.map(|v| parse_i64(v)) {
+        None => 0,
+        Some(Some(n)) => n,
+        Some(None) => return Reply::error("ERR hash value is not an integer"),
+    };
+    let Some(new) = old.checked_add(incr) else {
+        return errors::overflow();
+    };
+    let text = Bytes::copy_from_slice(itoa::Buffer::new().format(new).as_bytes());
+    match store(ctx, key, field, text) {
+        Ok(()) => Reply::Int(new),
+        Err(e) => e,
+    }
+}
+
+pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, field, incr) = (&args[1], &args[2], &args[3]);
+    // The increment alone: Redis refuses an infinite one before looking at the key.
+    match long_double::add(None, incr) {
+        Ok(_) => {}
+        Err(AddError::NotFinite) => return Reply::error("ERR value is NaN or Infinity"),
+        Err(_) => return errors::not_float(),
+    }
+    let current = match peek::<Hash>(ctx, key) {
+        Ok(h) => h.and_then(|h| h.get(field)),
+        Err(e) => return e,
+    };
+    let text = match long_double::add(current.map(|v| &v[..]), incr) {
+        Ok(t) => t,
+        Err(AddError::CurrentNotFloat) => return Reply::error("ERR hash value is not a float"),
+        Err(_) => return Reply::error("ERR increment would produce NaN or Infinity"),
+    };
+    match store(ctx, key, field, text.clone()) {
+        Ok(()) => Reply::Bulk(text),
+        Err(e) => e,
+    }
+}
+
+/// Sets one field, creating the hash if needed.
+fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: Bytes) -> Result<(), Reply> {
+    let limits = ctx.limits();
+    ctx.update_or_create::<Hash>(key)?
+        .insert(field, value, &limits);
+    Ok(())
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() == 2 {
+        return match read_with_rng::<Hash>(ctx, &args[1]) {
+            Ok((Some(h), rng)) => bulk_or_nil(h.get_index(rng.gen_range(0..h.len())).map(|e| e.0)),
+            Ok((None, _)) => Reply::Nil,
+            Err(e) => e,
+        };
+    }
+    random_fields(ctx, args).unwrap_or_else(|e| e)
+}
+
+fn random_fields(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let count = parse_sample_count(&args[2])?;
+    let with_values = match args.get(3) {
+        None => false,
+        Some(a) if args.len() == 4 && is(a, "withvalues") => true,
+        Some(_) => return Err(errors::syntax()),
+    };
+    if with_values && count.unsigned_abs() > (i64::MAX / 2) as u64 {
+        return Err(Reply::error("ERR value is out of range"));
+    }
+    let (hash, rng) = match read_with_rng::<Hash>(ctx, &args[1])? {
+        (Some(h), rng) if count != 0 => (h, rng),
+        _ => return Ok(Reply::Array(Vec::new())),
+    };
+    let len = hash.len();
+    let positions: Vec<usize> = if count < 0 {
+        // With repetition, in random order.
+        let picks = repeated_picks(count)?;
+        (0..picks).map(|_| rng.gen_range(0..len)).collect()
+    } else if count as u64 >= len as u64 {
+        (0..len).collect()
+    } else {
+        // Distinct fields; a compact hash gives them in its own order, as Redis does.
+        let mut p = index::sample(rng, len, count as usize).into_vec();
+        if hash.is_compact() {
+            p.sort_unstable();
+        }
+        p
+    };
+    let entries = positions.into_iter().filter_map(|i| hash.get_index(i));
+    let bulk = |b: &Bytes| Reply::Bulk(b.clone());
+    Ok(if with_values {
+        Reply::Pairs(entries.map(|(f, v)| (bulk(f), bulk(v))).collect())
+    } else {
+        Reply::Array(entries.map(|(f, _)| bulk(f)).collect())
+    })
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]. A compact hash comes back whole with
+/// cursor 0, like Redis's listpack.
+pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    scan(ctx, args).unwrap_or_else(|e| e)
+}
+
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let cursor = parse_cursor(&args[2])?;
+    let Some(hash) = ctx.read_as::<Hash>(&args[1])? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let opts = parse_scan_options(args)?;
+    let mut out = Vec::new();
+    let mut visit = |f: &Bytes, v: &Bytes| {
+        if opts.matches(f) {
+            out.push(Reply::Bulk(f.clone()));
+            out.push(Reply::Bulk(v.clone()));
+        }
+    };
+    let next = if hash.is_compact() {
+        hash.iter().for_each(|(f, v)| visit(f, v));
+        0
+    } else {
+        hash.scan(cursor, opts.count, visit)
+    };
+    Ok(scan_reply(next, out))
+}

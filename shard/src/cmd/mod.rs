@@ -2,6 +2,7 @@
 //! module lists its commands in its own `COMMANDS` table; [`crate::command::COMMANDS`] joins them.
 
 pub mod bitmap;
+pub mod collection;
 pub mod expiry;
 pub mod geo;
 pub mod hash;

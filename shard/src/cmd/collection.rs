@@ -1,0 +1,199 @@
+//! What the collection command families share: a side-effect-free typed lookup, the
+//! arguments and reply of the per-key SCAN commands (HSCAN, SSCAN, ZSCAN) and the count
+//! argument of the random-sampling commands.
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use rand::rngs::SmallRng;
+
+use crate::args::{is, parse_i64};
+use crate::errors;
+use crate::store::Ctx;
+use crate::types::Collection;
+
+/// Most picks a negative (with repetition) sampling count may ask for. Redis streams any
+/// count, and a huge one never ends; corekv builds the reply first, so it refuses more.
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// A collection looked up without counting a hit, miss or write: for a write command to
+/// decide whether it changes anything before it takes the key for update.
+pub fn peek<'c, T: Collection>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c T>, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().peek(key, now) {
+        None => Ok(None),
+        Some(e) => T::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
+    }
+}
+
+/// A collection for a read command (counting a hit or miss, WRONGTYPE for another type),
+/// with the shard's random generator for the sampling commands.
+pub fn read_with_rng<'c, T: Collection>(
+    ctx: &'c mut Ctx,
+    key: &[u8],
+) -> Result<(Option<&'c T>, &'c mut SmallRng), Reply> {
+    ctx.read_as::<T>(key)?;
+    let now = ctx.now_ms;
+    let shard = &mut *ctx.shard;
+    let value = shard.dbs[ctx.db]
+        .peek(key, now)
+        .and_then(|e| T::of(&e.value));
+    Ok((value, &mut shard.rng))
+}
+
+/// A collection to change in place (see [`Ctx::update_as`]), with the shard's random
+/// generator.
+pub fn update_with_rng<'c, T: Collection>(
+    ctx: &'c mut Ctx,
+    key: &[u8],
+) -> Result<(Option<&'c mut T>, &'c mut SmallRng), Reply> {
+    let found = ctx.update_as::<T>(key)?.is_some();
+    let now = ctx.now_ms;
+    let shard = &mut *ctx.shard;
+    let value = found
+        .then(|| shard.dbs[ctx.db].keys_mut(key, now))
+        .flatten()
+        .and_then(|e| T::of_mut(&mut e.value));
+    Ok((value, &mut shard.rng))
+}
+
+/// A SCAN cursor as Redis reads it (`strtoul`): optional sign (a negative value wraps),
+/// decimal digits, nothing else; the empty string is cursor 0.
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
+    let invalid = || Reply::error("ERR invalid cursor");
+    let (negative, digits) = match arg.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, arg),
+    };
+    if digits.is_empty() && !arg.is_empty() {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(invalid());
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+/// MATCH and COUNT options of a per-key SCAN (`args[3..]`). `None` pattern: match all.
+pub struct ScanOptions<'a> {
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+}
+
+impl ScanOptions<'_> {
+    pub fn matches(&self, element: &[u8]) -> bool {
+        self.pattern
+            .is_none_or(|p| crate::glob::matches(p, element, false))
+    }
+}
+
+/// Parses the options after the cursor. Redis parses them only once the key is known to
+/// exist and hold the right type, so callers do the lookup first.
+pub fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
+    let mut opts = ScanOptions {
+        pattern: None,
+        count: 10,
+    };
+    let mut rest = args.get(3..).unwrap_or_default();
+    while let [option, value, tail @ ..] = rest {
+        if is(option, "count") {
+            match parse_i64(value) {
+                Some(n) if n >= 1 => opts.count = usize::try_from(n).unwrap_or(usize::MAX),
+                Some(_) => return Err(errors::syntax()),
+                None => return Err(errors::not_integer()),
+            }
+        } else if is(option, "match") {
+            // "*" matches everything: skip the matching work.
+            opts.pattern = (value.as_ref() != b"*").then_some(&value[..]);
+        } else {
+            return Err(errors::syntax());
+        }
+        rest = tail;
+    }
+    if rest.is_empty() {
+        Ok(opts)
+    } else {
+        Err(errors::syntax())
+    }
+}
+
+/// `[cursor, [elements...]]`.
+pub fn scan_reply(cursor: u64, elements: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::bulk(itoa::Buffer::new().format(cursor)),
+        Reply::Array(elements),
+    ])
+}
+
+/// The count of SRANDMEMBER / HRANDFIELD / ZRANDMEMBER: any integer but i64::MIN (Redis
+/// takes -LONG_MAX..LONG_MAX), with Redis's texts.
+pub fn parse_sample_count(arg: &[u8]) -> Result<i64, Reply> {
+    match parse_i64(arg) {
+        None => Err(errors::not_integer()),
+        Some(i64::MIN) => Err(Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// The number of picks a negative sampling count asks for, refused past a bound.
+pub fn repeated_picks(count: i64) -> Result<usize, Reply> {
+    match count.unsigned_abs() {
+        n if n > MAX_REPEATED_PICKS => Err(Reply::error("ERR value is out of range")),
+        n => Ok(n as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"007"), Ok(7));
+        assert_eq!(parse_cursor(b"+5"), Ok(5));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            &b"18446744073709551616"[..],
+            b"-",
+            b"+",
+            b"1x",
+            b" 1",
+            b"0x1",
+        ] {
+            assert!(parse_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scan_options() {
+        let args: Vec<Bytes> = ["hscan", "k", "0", "MATCH", "a*", "count", "5"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
+        let o = parse_scan_options(&args).unwrap();
+        assert_eq!((o.pattern, o.count), (Some(&b"a*"[..]), 5));
+        assert!(o.matches(b"abc") && !o.matches(b"b"));
+        assert!(parse_scan_options(&args[..6]).is_err());
+        let zero: Vec<Bytes> = ["hscan", "k", "0", "count", "0"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
+        assert_eq!(parse_scan_options(&zero).err(), Some(errors::syntax()));
+    }
+}
