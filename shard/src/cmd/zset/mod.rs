@@ -12,7 +12,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::{is, parse_i64};
-use crate::command::{k, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, W, WD, WDF, WF};
+use crate::command::{k, numkeys_keys, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, W, WD, WDF, WF};
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::ZSet;
@@ -48,18 +48,18 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("zremrangebylex", 4, WD, ONE_KEY, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", Shard(range::zremrange)),
     spec("zpopmin", -2, WDF, ONE_KEY, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Shard(pop::zpop)),
     spec("zpopmax", -2, WDF, ONE_KEY, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", Shard(pop::zpop)),
-    spec("zmpop", -4, &["write", "movablekeys"], NO_LEGACY_KEYS, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", Shard(pop::zmpop)),
+    spec("zmpop", -4, &["write", "movablekeys"], NO_LEGACY_KEYS, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", Shard(pop::zmpop)).with_key_finder(numkeys_keys::<1, false>),
     spec("bzpopmin", -3, BLOCKING, k(1, -2, 1), "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Shard(pop::bzpop)),
     spec("bzpopmax", -3, BLOCKING, k(1, -2, 1), "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", Shard(pop::bzpop)),
-    spec("bzmpop", -5, &["write", "blocking", "movablekeys"], NO_LEGACY_KEYS, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Shard(pop::zmpop)),
+    spec("bzmpop", -5, &["write", "blocking", "movablekeys"], NO_LEGACY_KEYS, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", Shard(pop::zmpop)).with_key_finder(numkeys_keys::<2, false>),
     spec("zrandmember", -2, RS, ONE_KEY, "sorted-set", "Returns one or more random members from a sorted set.", Shard(pop::zrandmember)),
-    spec("zunion", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the union of multiple sorted sets.", Shard(setops::combine)),
-    spec("zinter", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the intersect of multiple sorted sets.", Shard(setops::combine)),
-    spec("zdiff", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the difference between multiple sorted sets.", Shard(setops::combine)),
-    spec("zintercard", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.", Shard(setops::combine)),
-    spec("zunionstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the union of multiple sorted sets in a key.", Shard(setops::combine)),
-    spec("zinterstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the intersect of multiple sorted sets in a key.", Shard(setops::combine)),
-    spec("zdiffstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the difference of multiple sorted sets in a key.", Shard(setops::combine)),
+    spec("zunion", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the union of multiple sorted sets.", Shard(setops::combine)).with_key_finder(numkeys_keys::<1, false>),
+    spec("zinter", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the intersect of multiple sorted sets.", Shard(setops::combine)).with_key_finder(numkeys_keys::<1, false>),
+    spec("zdiff", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the difference between multiple sorted sets.", Shard(setops::combine)).with_key_finder(numkeys_keys::<1, false>),
+    spec("zintercard", -3, MOVABLE_READ, NO_LEGACY_KEYS, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.", Shard(setops::combine)).with_key_finder(numkeys_keys::<1, false>),
+    spec("zunionstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the union of multiple sorted sets in a key.", Shard(setops::combine)).with_key_finder(numkeys_keys::<2, true>),
+    spec("zinterstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the intersect of multiple sorted sets in a key.", Shard(setops::combine)).with_key_finder(numkeys_keys::<2, true>),
+    spec("zdiffstore", -4, MOVABLE_STORE, ONE_KEY, "sorted-set", "Stores the difference of multiple sorted sets in a key.", Shard(setops::combine)).with_key_finder(numkeys_keys::<2, true>),
     spec("zscan", -3, RS, ONE_KEY, "sorted-set", "Iterates over members and scores of a sorted set.", Shard(zscan)),
 ];
 
