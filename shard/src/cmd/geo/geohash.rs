@@ -316,7 +316,8 @@ fn bounding_box(center: [f64; 2], shape: Shape) -> [f64; 4] {
 }
 
 fn move_x(hash: &mut Bits, d: i8) {
-    if d == 0 {
+    // A step-0 hash has no cells to move across (and would shift by 64).
+    if d == 0 || hash.step == 0 {
         return;
     }
     let shift = 64 - u32::from(hash.step) * 2;
@@ -334,7 +335,7 @@ fn move_x(hash: &mut Bits, d: i8) {
 }
 
 fn move_y(hash: &mut Bits, d: i8) {
-    if d == 0 {
+    if d == 0 || hash.step == 0 {
         return;
     }
     let shift = 64 - u32::from(hash.step) * 2;
