@@ -126,3 +126,87 @@ fn ranks_stay_right_through_updates_on_a_large_set() {
         model.iter().filter(|(s, _)| *s > -10 && *s <= 10).count()
     );
 }
+
+#[test]
+fn hostile_arguments_get_replies_not_crashes() {
+    let server = Server::corekv(2, &[]);
+    let mut con = server.client();
+    fill(&mut con, "h", 200);
+    let _: i64 = q(&mut con, &["ZADD", "s", "1", "a", "2", "b"]);
+    let _: i64 = q(
+        &mut con,
+        &["GEOADD", "g", "13.36", "38.11", "p", "-180", "85.05", "c"],
+    );
+    let min = i64::MIN.to_string();
+    let max = i64::MAX.to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["ZRANGE", "h", &min, &max],
+        vec!["ZRANGE", "h", &max, &min, "REV"],
+        vec![
+            "ZRANGE", "h", "-inf", "+inf", "BYSCORE", "LIMIT", &max, &max,
+        ],
+        vec![
+            "ZRANGE", "h", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", &min, &min,
+        ],
+        vec!["ZRANGE", "s", "-", "+", "BYLEX", "LIMIT", "1", &max],
+        vec!["ZREMRANGEBYRANK", "h", &min, &min],
+        vec!["ZPOPMIN", "s", &max],
+        vec!["ZMPOP", &max, "s", "MIN"],
+        vec!["ZMPOP", "1", "h", "MAX", "COUNT", &max],
+        vec!["ZRANDMEMBER", "h", &max],
+        vec!["ZRANDMEMBER", "h", "-99999999999", "WITHSCORES"],
+        vec!["ZUNION", &max, "h"],
+        vec!["ZINTERCARD", "1", "h", "LIMIT", &max],
+        vec!["ZSCAN", "h", "18446744073709551615", "COUNT", &max],
+        vec!["ZADD", "h", "INCR", "inf", "m1"],
+        vec!["ZADD", "h", "INCR", "-inf", "m1"],
+        vec!["BZPOPMIN", "h", "1e300"],
+        vec![
+            "GEOSEARCH",
+            "g",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1e308",
+            "km",
+            "COUNT",
+            &max,
+        ],
+        vec![
+            "GEOSEARCH",
+            "g",
+            "FROMLONLAT",
+            "180",
+            "85.05",
+            "BYBOX",
+            "inf",
+            "inf",
+            "m",
+        ],
+        vec![
+            "GEOSEARCH",
+            "g",
+            "FROMLONLAT",
+            "-180",
+            "-85.05",
+            "BYRADIUS",
+            "0",
+            "m",
+        ],
+        vec!["GEORADIUS", "g", "0", "0", "inf", "mi", "ANY", "COUNT", "1"],
+        vec!["ZADD", "raw", "-1e308", "a", "1e308", "b", "-inf", "c"],
+        vec!["GEOPOS", "raw", "a", "b", "c"],
+        vec!["GEOHASH", "raw", "a", "b", "c"],
+        vec!["GEODIST", "raw", "a", "b"],
+    ];
+    for args in &cases {
+        let mut c = redis::cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        let _ = c.query::<redis::Value>(&mut con);
+    }
+    let pong: String = q(&mut con, &["PING"]);
+    assert_eq!(pong, "PONG");
+}

@@ -49,6 +49,9 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// A double in RESP3, a bulk string in RESP2.
     Double(f64),
+    /// A double the command formatted itself (GEOPOS's `%.17Lf` coordinates): `,text` in
+    /// RESP3, a bulk string in RESP2.
+    FormattedDouble(Cow<'static, str>),
     /// A boolean in RESP3, the integer 1 or 0 in RESP2.
     Bool(bool),
     /// Verbatim text (`=txt:` in RESP3), a bulk string in RESP2.
@@ -149,6 +152,10 @@ impl Reply {
                     Protocol::Resp2 => bulk(out, text.as_bytes()),
                 }
             }
+            Reply::FormattedDouble(text) => match proto {
+                Protocol::Resp3 => line(out, b',', text.as_bytes()),
+                Protocol::Resp2 => bulk(out, text.as_bytes()),
+            },
             Reply::Bool(b) => match proto {
                 Protocol::Resp3 => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
                 Protocol::Resp2 => out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" }),

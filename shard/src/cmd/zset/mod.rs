@@ -17,7 +17,7 @@ use crate::errors;
 use crate::store::Ctx;
 use crate::types::ZSet;
 
-pub use parse::{LexRange, ScoreRange};
+pub use parse::{score as parse_score, LexRange, ScoreRange};
 
 const MOVABLE_READ: &[&str] = &["readonly", "movablekeys"];
 const MOVABLE_STORE: &[&str] = &["write", "denyoom", "movablekeys"];
@@ -107,7 +107,7 @@ fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZSet>, Reply> {
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...], and ZINCRBY key
 /// increment member (ZADD INCR with the options parsed the same way, as Redis does).
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub(crate) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let incrby = is(&args[0], "zincrby");
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, incrby);
