@@ -29,11 +29,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("geohash", -2, RS, ONE_KEY, "geo", "Returns members from a geospatial index as geohash strings.", Shard(geohash_cmd)),
     spec("geosearch", -7, RS, ONE_KEY, "geo", "Queries a geospatial index for members inside an area of a box or a circle.", Shard(search::search)),
     spec("geosearchstore", -8, W, k(1, 2, 1), "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", Shard(search::search)),
-    spec("georadius", -6, MOVABLE_STORE, ONE_KEY, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", Shard(search::search)),
-    spec("georadiusbymember", -5, MOVABLE_STORE, ONE_KEY, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", Shard(search::search)),
+    spec("georadius", -6, MOVABLE_STORE, ONE_KEY, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", Shard(search::search)).with_key_finder(georadius_keys),
+    spec("georadiusbymember", -5, MOVABLE_STORE, ONE_KEY, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", Shard(search::search)).with_key_finder(georadius_keys),
     spec("georadius_ro", -6, RS, ONE_KEY, "geo", "Returns members from a geospatial index that are within a distance from a coordinate.", Shard(search::search)),
     spec("georadiusbymember_ro", -5, RS, ONE_KEY, "geo", "Returns members from a geospatial index that are within a distance from a member.", Shard(search::search)),
 ];
+
+/// GEORADIUS/GEORADIUSBYMEMBER: the source key and the STORE/STOREDIST destination.
+fn georadius_keys(args: &[Bytes]) -> Vec<usize> {
+    std::iter::once(1).chain(search::store_key(args)).collect()
+}
 
 /// A longitude/latitude pair argument, checked against the WGS84 limits Redis indexes.
 fn lon_lat(args: &[Bytes]) -> Result<[f64; 2], Reply> {
