@@ -111,7 +111,7 @@ pub fn timeout_arg(arg: &[u8]) -> Result<u64, Reply> {
     let secs =
         parse_f64(arg).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).trunc();
-    if !(0.0..9.223_372_036_854_775_807e18).contains(&ms) {
+    if !(0.0..i64::MAX as f64).contains(&ms) {
         return Err(Reply::error("ERR timeout is negative"));
     }
     Ok(ms as u64)
@@ -581,4 +581,57 @@ pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply(mpop(ctx, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<Bytes> {
+        text.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn timeouts_truncate_to_milliseconds_like_redis() {
+        assert_eq!(timeout_arg(b"0"), Ok(0));
+        assert_eq!(timeout_arg(b"1.5"), Ok(1500));
+        assert_eq!(timeout_arg(b"0.0009"), Ok(0));
+        assert_eq!(timeout_arg(b"-0.0001"), Ok(0));
+        for negative in [&b"-1"[..], b"inf", b"1e30", b"-inf"] {
+            assert_eq!(
+                timeout_arg(negative),
+                Err(Reply::error("ERR timeout is negative"))
+            );
+        }
+        for bad in [&b"x"[..], b"", b"nan", b" 1"] {
+            assert!(timeout_arg(bad).is_err_and(|e| e.is_error()));
+        }
+    }
+
+    #[test]
+    fn mpop_keys_follow_numkeys() {
+        assert_eq!(mpop_keys(&args("LMPOP 2 a b LEFT")), Some(2..4));
+        assert_eq!(mpop_keys(&args("blmpop 0 1 a RIGHT COUNT 2")), Some(3..4));
+        assert_eq!(mpop_keys(&args("LMPOP 3 a b")), None);
+        assert_eq!(mpop_keys(&args("LMPOP 0 a LEFT")), None);
+        assert_eq!(mpop_keys(&args("LMPOP -1 a LEFT")), None);
+        assert_eq!(mpop_keys(&args("LMPOP 9223372036854775807 a")), None);
+        assert_eq!(mpop_keys(&args("LMPOP")), None);
+    }
+
+    #[test]
+    fn ranges_and_indexes_clamp_like_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some(0..5));
+        assert_eq!(clamp_range(-100, 100, 5), Some(0..5));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(5, 10, 5), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some(0..5));
+        assert_eq!(clamp_range(0, -1, 0), None);
+        assert_eq!(position(-1, 3), Some(2));
+        assert_eq!(position(-4, 3), None);
+        assert_eq!(position(3, 3), None);
+        assert_eq!(position(i64::MIN, 3), None);
+    }
 }
