@@ -14,7 +14,7 @@ use crate::command::{
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
-use crate::types::List;
+use crate::types::{Collection, List};
 
 const BLOCKING_POP: &[&str] = &["write", "noscript", "blocking"];
 const BLOCKING_MOVE: &[&str] = &["write", "denyoom", "noscript", "blocking"];
@@ -65,10 +65,7 @@ fn peek_list<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c List>, Reply
     let now = ctx.now_ms;
     match ctx.db().peek(key, now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            crate::value::Value::List(l) => Ok(Some(l)),
-            _ => Err(errors::wrong_type()),
-        },
+        Some(e) => List::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
     }
 }
 
@@ -177,16 +174,25 @@ pub fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply(push(ctx, args, End::Tail, true))
 }
 
-/// Pops up to `count` elements from an existing list, deleting it when emptied.
-fn pop_some(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Reply>, Reply> {
-    let list = list_mut(ctx, key)?;
+/// Pops up to `count` elements, deleting the list when emptied; None when the key is missing.
+fn pop_some(
+    ctx: &mut Ctx,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Reply>>, Reply> {
+    let Some(list) = ctx.update_as::<List>(key)? else {
+        return Ok(None);
+    };
     let n = count.min(list.len());
     let popped = (0..n)
         .filter_map(|_| list.pop(end))
         .map(Reply::Bulk)
         .collect();
-    ctx.remove_if_empty::<List>(key);
-    Ok(popped)
+    if list.is_empty() {
+        ctx.remove(key);
+    }
+    Ok(Some(popped))
 }
 
 /// LPOP/RPOP key [count]: one element (or nil), or with a count an array (nil array if the
@@ -202,18 +208,22 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply> {
         )?),
         None => None,
     };
-    if peek_list(ctx, &args[1])?.is_none() {
-        return Ok(if count.is_some() {
-            Reply::NilArray
+    if count == Some(0) {
+        // Redis answers before touching the list.
+        let exists = peek_list(ctx, &args[1])?.is_some();
+        return Ok(if exists {
+            Reply::Array(Vec::new())
         } else {
-            Reply::Nil
+            Reply::NilArray
         });
     }
-    match count {
-        Some(0) => Ok(Reply::Array(Vec::new())),
-        Some(n) => Ok(Reply::Array(pop_some(ctx, &args[1], end, n)?)),
-        None => Ok(pop_some(ctx, &args[1], end, 1)?.pop().unwrap_or(Reply::Nil)),
-    }
+    let popped = pop_some(ctx, &args[1], end, count.unwrap_or(1))?;
+    Ok(match (popped, count) {
+        (None, Some(_)) => Reply::NilArray,
+        (None, None) => Reply::Nil,
+        (Some(items), Some(_)) => Reply::Array(items),
+        (Some(mut items), None) => items.pop().unwrap_or(Reply::Nil),
+    })
 }
 
 pub fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -506,7 +516,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply>
     let Some(key) = first_list(ctx, keys)? else {
         return Ok(Reply::NilArray);
     };
-    let mut popped = pop_some(ctx, key, end, 1)?;
+    let mut popped = pop_some(ctx, key, end, 1)?.unwrap_or_default();
     Ok(match popped.pop() {
         Some(value) => Reply::Array(vec![Reply::Bulk(key.clone()), value]),
         None => Reply::NilArray,
@@ -568,7 +578,7 @@ fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let Some(key) = first_list(ctx, &args[keys_start..end_at])? else {
         return Ok(Reply::NilArray);
     };
-    let popped = pop_some(ctx, key, end, count.unwrap_or(1))?;
+    let popped = pop_some(ctx, key, end, count.unwrap_or(1))?.unwrap_or_default();
     Ok(Reply::Array(vec![
         Reply::Bulk(key.clone()),
         Reply::Array(popped),
