@@ -85,18 +85,11 @@ fn end_arg(arg: &Bytes) -> Result<End, Reply> {
     }
 }
 
-/// A count that must be >= 0 (Redis's `getPositiveLongFromObjectOrReply`).
-fn non_negative(arg: &[u8], error: &'static str) -> Result<usize, Reply> {
+/// A count of at least `min`, with the one error text Redis gives for a non-integer and for a
+/// too small value (`getPositiveLongFromObjectOrReply`, `getRangeLongFromObjectOrReply`).
+fn count_arg(arg: &[u8], min: i64, error: &'static str) -> Result<usize, Reply> {
     match parse_i64(arg) {
-        Some(n) if n >= 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-        _ => Err(Reply::error(error)),
-    }
-}
-
-/// A count that must be >= 1, with the one error text Redis uses for both bad cases.
-fn at_least_one(arg: &[u8], error: &'static str) -> Result<usize, Reply> {
-    match parse_i64(arg) {
-        Some(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Some(n) if n >= min => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         _ => Err(Reply::error(error)),
     }
 }
@@ -202,8 +195,9 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply> {
         return Err(errors::wrong_arity(&display_name(&args[0])));
     }
     let count = match args.get(2) {
-        Some(arg) => Some(non_negative(
+        Some(arg) => Some(count_arg(
             arg,
+            0,
             "ERR value is out of range, must be positive",
         )?),
         None => None,
@@ -371,9 +365,9 @@ fn parse_lpos(args: &[Bytes]) -> Result<PosQuery, Reply> {
                 ));
             }
         } else if is(&args[i], "count") {
-            count = Some(non_negative(value, "ERR COUNT can't be negative")?);
+            count = Some(count_arg(value, 0, "ERR COUNT can't be negative")?);
         } else if is(&args[i], "maxlen") {
-            maxlen = non_negative(value, "ERR MAXLEN can't be negative")?;
+            maxlen = count_arg(value, 0, "ERR MAXLEN can't be negative")?;
         } else {
             return Err(errors::syntax());
         }
@@ -554,7 +548,7 @@ pub fn mpop_keys(args: &[Bytes]) -> Option<Range<usize>> {
 /// [key, [elements]] from the first list, or a nil array.
 fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let at = numkeys_index(args);
-    let numkeys = at_least_one(&args[at], "ERR numkeys should be greater than 0")?;
+    let numkeys = count_arg(&args[at], 1, "ERR numkeys should be greater than 0")?;
     let keys_start = at + 1;
     let end_at = keys_start
         .checked_add(numkeys)
@@ -566,7 +560,7 @@ fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     while i < args.len() {
         match args.get(i + 1) {
             Some(value) if count.is_none() && is(&args[i], "count") => {
-                count = Some(at_least_one(value, "ERR count should be greater than 0")?);
+                count = Some(count_arg(value, 1, "ERR count should be greater than 0")?);
             }
             _ => return Err(errors::syntax()),
         }
