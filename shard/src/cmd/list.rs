@@ -15,7 +15,7 @@ use crate::command::{
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
-use crate::types::List;
+use crate::types::{Collection, List};
 
 const BLOCKING_POP: &[&str] = &["write", "noscript", "blocking"];
 const BLOCKING_MOVE: &[&str] = &["write", "denyoom", "noscript", "blocking"];
@@ -66,10 +66,7 @@ fn peek_list<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c List>, Reply
     let now = ctx.now_ms;
     match ctx.db().peek(key, now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            crate::value::Value::List(l) => Ok(Some(l)),
-            _ => Err(errors::wrong_type()),
-        },
+        Some(e) => List::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
     }
 }
 
@@ -89,18 +86,11 @@ fn end_arg(arg: &Bytes) -> Result<End, Reply> {
     }
 }
 
-/// A count that must be >= 0 (Redis's `getPositiveLongFromObjectOrReply`).
-fn non_negative(arg: &[u8], error: &'static str) -> Result<usize, Reply> {
+/// A count of at least `min`, with the one error text Redis gives for a non-integer and for a
+/// too small value (`getPositiveLongFromObjectOrReply`, `getRangeLongFromObjectOrReply`).
+fn count_arg(arg: &[u8], min: i64, error: &'static str) -> Result<usize, Reply> {
     match parse_i64(arg) {
-        Some(n) if n >= 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-        _ => Err(Reply::error(error)),
-    }
-}
-
-/// A count that must be >= 1, with the one error text Redis uses for both bad cases.
-fn at_least_one(arg: &[u8], error: &'static str) -> Result<usize, Reply> {
-    match parse_i64(arg) {
-        Some(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Some(n) if n >= min => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         _ => Err(Reply::error(error)),
     }
 }
@@ -112,7 +102,7 @@ pub fn timeout_arg(arg: &[u8]) -> Result<u64, Reply> {
     let secs =
         parse_f64(arg).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).trunc();
-    if !(0.0..9.223_372_036_854_775_807e18).contains(&ms) {
+    if !(0.0..i64::MAX as f64).contains(&ms) {
         return Err(Reply::error("ERR timeout is negative"));
     }
     Ok(ms as u64)
@@ -178,16 +168,25 @@ pub fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply(push(ctx, args, End::Tail, true))
 }
 
-/// Pops up to `count` elements from an existing list, deleting it when emptied.
-fn pop_some(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Vec<Reply>, Reply> {
-    let list = list_mut(ctx, key)?;
+/// Pops up to `count` elements, deleting the list when emptied; None when the key is missing.
+fn pop_some(
+    ctx: &mut Ctx,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Reply>>, Reply> {
+    let Some(list) = ctx.update_as::<List>(key)? else {
+        return Ok(None);
+    };
     let n = count.min(list.len());
     let popped = (0..n)
         .filter_map(|_| list.pop(end))
         .map(Reply::Bulk)
         .collect();
-    ctx.remove_if_empty::<List>(key);
-    Ok(popped)
+    if list.is_empty() {
+        ctx.remove(key);
+    }
+    Ok(Some(popped))
 }
 
 /// LPOP/RPOP key [count]: one element (or nil), or with a count an array (nil array if the
@@ -197,24 +196,29 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply> {
         return Err(errors::wrong_arity(&display_name(&args[0])));
     }
     let count = match args.get(2) {
-        Some(arg) => Some(non_negative(
+        Some(arg) => Some(count_arg(
             arg,
+            0,
             "ERR value is out of range, must be positive",
         )?),
         None => None,
     };
-    if peek_list(ctx, &args[1])?.is_none() {
-        return Ok(if count.is_some() {
-            Reply::NilArray
+    if count == Some(0) {
+        // Redis answers before touching the list.
+        let exists = peek_list(ctx, &args[1])?.is_some();
+        return Ok(if exists {
+            Reply::Array(Vec::new())
         } else {
-            Reply::Nil
+            Reply::NilArray
         });
     }
-    match count {
-        Some(0) => Ok(Reply::Array(Vec::new())),
-        Some(n) => Ok(Reply::Array(pop_some(ctx, &args[1], end, n)?)),
-        None => Ok(pop_some(ctx, &args[1], end, 1)?.pop().unwrap_or(Reply::Nil)),
-    }
+    let popped = pop_some(ctx, &args[1], end, count.unwrap_or(1))?;
+    Ok(match (popped, count) {
+        (None, Some(_)) => Reply::NilArray,
+        (None, None) => Reply::Nil,
+        (Some(items), Some(_)) => Reply::Array(items),
+        (Some(mut items), None) => items.pop().unwrap_or(Reply::Nil),
+    })
 }
 
 pub fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -362,9 +366,9 @@ fn parse_lpos(args: &[Bytes]) -> Result<PosQuery, Reply> {
                 ));
             }
         } else if is(&args[i], "count") {
-            count = Some(non_negative(value, "ERR COUNT can't be negative")?);
+            count = Some(count_arg(value, 0, "ERR COUNT can't be negative")?);
         } else if is(&args[i], "maxlen") {
-            maxlen = non_negative(value, "ERR MAXLEN can't be negative")?;
+            maxlen = count_arg(value, 0, "ERR MAXLEN can't be negative")?;
         } else {
             return Err(errors::syntax());
         }
@@ -507,7 +511,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply>
     let Some(key) = first_list(ctx, keys)? else {
         return Ok(Reply::NilArray);
     };
-    let mut popped = pop_some(ctx, key, end, 1)?;
+    let mut popped = pop_some(ctx, key, end, 1)?.unwrap_or_default();
     Ok(match popped.pop() {
         Some(value) => Reply::Array(vec![Reply::Bulk(key.clone()), value]),
         None => Reply::NilArray,
@@ -535,7 +539,7 @@ fn numkeys_index(args: &[Bytes]) -> usize {
 /// [key, [elements]] from the first list, or a nil array.
 fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let at = numkeys_index(args);
-    let numkeys = at_least_one(&args[at], "ERR numkeys should be greater than 0")?;
+    let numkeys = count_arg(&args[at], 1, "ERR numkeys should be greater than 0")?;
     let keys_start = at + 1;
     let end_at = keys_start
         .checked_add(numkeys)
@@ -547,7 +551,7 @@ fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     while i < args.len() {
         match args.get(i + 1) {
             Some(value) if count.is_none() && is(&args[i], "count") => {
-                count = Some(at_least_one(value, "ERR count should be greater than 0")?);
+                count = Some(count_arg(value, 1, "ERR count should be greater than 0")?);
             }
             _ => return Err(errors::syntax()),
         }
@@ -559,7 +563,7 @@ fn mpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let Some(key) = first_list(ctx, &args[keys_start..end_at])? else {
         return Ok(Reply::NilArray);
     };
-    let popped = pop_some(ctx, key, end, count.unwrap_or(1))?;
+    let popped = pop_some(ctx, key, end, count.unwrap_or(1))?.unwrap_or_default();
     Ok(Reply::Array(vec![
         Reply::Bulk(key.clone()),
         Reply::Array(popped),
@@ -572,4 +576,57 @@ pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply(mpop(ctx, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<Bytes> {
+        text.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn timeouts_truncate_to_milliseconds_like_redis() {
+        assert_eq!(timeout_arg(b"0"), Ok(0));
+        assert_eq!(timeout_arg(b"1.5"), Ok(1500));
+        assert_eq!(timeout_arg(b"0.0009"), Ok(0));
+        assert_eq!(timeout_arg(b"-0.0001"), Ok(0));
+        for negative in [&b"-1"[..], b"inf", b"1e30", b"-inf"] {
+            assert_eq!(
+                timeout_arg(negative),
+                Err(Reply::error("ERR timeout is negative"))
+            );
+        }
+        for bad in [&b"x"[..], b"", b"nan", b" 1"] {
+            assert!(timeout_arg(bad).is_err_and(|e| e.is_error()));
+        }
+    }
+
+    #[test]
+    fn mpop_keys_follow_numkeys() {
+        assert_eq!(mpop_keys(&args("LMPOP 2 a b LEFT")), Some(2..4));
+        assert_eq!(mpop_keys(&args("blmpop 0 1 a RIGHT COUNT 2")), Some(3..4));
+        assert_eq!(mpop_keys(&args("LMPOP 3 a b")), None);
+        assert_eq!(mpop_keys(&args("LMPOP 0 a LEFT")), None);
+        assert_eq!(mpop_keys(&args("LMPOP -1 a LEFT")), None);
+        assert_eq!(mpop_keys(&args("LMPOP 9223372036854775807 a")), None);
+        assert_eq!(mpop_keys(&args("LMPOP")), None);
+    }
+
+    #[test]
+    fn ranges_and_indexes_clamp_like_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some(0..5));
+        assert_eq!(clamp_range(-100, 100, 5), Some(0..5));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(5, 10, 5), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some(0..5));
+        assert_eq!(clamp_range(0, -1, 0), None);
+        assert_eq!(position(-1, 3), Some(2));
+        assert_eq!(position(-4, 3), None);
+        assert_eq!(position(3, 3), None);
+        assert_eq!(position(i64::MIN, 3), None);
+    }
 }

@@ -88,11 +88,13 @@ impl List {
         let node = match self.end_node(end) {
             Some(node) if node.fits(value.len(), limit) => node,
             full => {
-                // A node that stops growing gives back its spare capacity.
                 if let Some(node) = full {
-                    node.data.shrink_to_fit();
+                    node.seal();
                 }
-                self.nodes.reserve_exact(1);
+                if self.nodes.capacity() == 0 {
+                    // Most lists are small: one node, no spare slots.
+                    self.nodes.reserve_exact(1);
+                }
                 match end {
                     End::Head => self.nodes.push_front(Node::default()),
                     End::Tail => self.nodes.push_back(Node::default()),
@@ -308,7 +310,7 @@ impl Packer {
     fn push(&mut self, value: &[u8]) {
         if !self.current.fits(value.len(), self.limit) {
             let mut full = mem::take(&mut self.current);
-            full.data.shrink_to_fit();
+            full.seal();
             self.done.push(full);
         }
         self.current.push_back(value);
@@ -316,47 +318,61 @@ impl Packer {
 
     fn finish(mut self) -> Vec<Node> {
         if self.current.count > 0 {
-            self.current.data.shrink_to_fit();
+            self.current.seal();
             self.done.push(self.current);
         }
         self.done
     }
 }
 
-/// One packed node: `count` entries in `data`.
+/// One packed node: `count` entries in `data[start..]`. The bytes before `start` are room
+/// for pushes at the head (or space left by pops there), so both ends are O(1) amortized
+/// instead of moving the whole node like a listpack does.
 #[derive(Debug, Clone, Default)]
 struct Node {
     data: Vec<u8>,
+    start: usize,
     count: usize,
 }
 
-/// Bytes a length takes as a LEB128 varint.
-fn varint_len(n: usize) -> usize {
-    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
-}
+/// Head room below which dead bytes are never worth moving the node for.
+const MIN_SLACK: usize = 64;
 
-fn entry_size(len: usize) -> usize {
-    len + 2 * varint_len(len)
-}
-
-/// Appends an entry (varint length, bytes, reversed varint length) to `out`.
-fn write_entry(out: &mut Vec<u8>, value: &[u8]) {
-    let start = out.len();
-    let mut n = value.len();
+/// Writes `n` as a LEB128 varint into `buf`; returns the bytes used.
+fn varint(mut n: usize, buf: &mut [u8; 10]) -> usize {
+    let mut i = 0;
     loop {
         let low = (n & 0x7f) as u8;
         n >>= 7;
         if n == 0 {
-            out.push(low);
-            break;
+            buf[i] = low;
+            return i + 1;
         }
-        out.push(low | 0x80);
+        buf[i] = low | 0x80;
+        i += 1;
     }
-    let header = out.len() - start;
-    out.extend_from_slice(value);
-    out.extend_from_within(start..start + header);
-    let end = out.len();
-    out[end - header..].reverse();
+}
+
+fn varint_len(n: usize) -> usize {
+    varint(n, &mut [0; 10])
+}
+
+/// Bytes an entry of a `len`-byte element takes.
+fn entry_size(len: usize) -> usize {
+    len + 2 * varint_len(len)
+}
+
+/// Writes an entry (varint length, bytes, reversed varint length) into `dst`, which is
+/// exactly `entry_size(value.len())` long.
+fn encode_entry(dst: &mut [u8], value: &[u8]) {
+    let mut header = [0; 10];
+    let h = varint(value.len(), &mut header);
+    let (head, rest) = dst.split_at_mut(h);
+    let (body, tail) = rest.split_at_mut(value.len());
+    head.copy_from_slice(&header[..h]);
+    body.copy_from_slice(value);
+    tail.copy_from_slice(&header[..h]);
+    tail.reverse();
 }
 
 impl Node {
@@ -369,39 +385,66 @@ impl Node {
         node
     }
 
+    /// Bytes the entries take.
+    fn size(&self) -> usize {
+        self.data.len() - self.start
+    }
+
     /// Whether an element of `len` bytes may join this node; an empty node takes anything.
     fn fits(&self, len: usize, limit: NodeLimit) -> bool {
         self.count == 0
-            || (self.count < limit.max_count
-                && self.data.len() + entry_size(len) <= limit.max_bytes)
+            || (self.count < limit.max_count && self.size() + entry_size(len) <= limit.max_bytes)
     }
 
     fn entries(&self) -> Entries<'_> {
         Entries {
             data: &self.data,
-            front: 0,
+            front: self.start,
             back: self.data.len(),
         }
     }
 
+    /// Drops the head room and spare capacity, for a node that stops growing.
+    fn seal(&mut self) {
+        self.data.drain(..self.start);
+        self.start = 0;
+        self.data.shrink_to_fit();
+    }
+
     fn push_back(&mut self, value: &[u8]) {
-        write_entry(&mut self.data, value);
+        let end = self.data.len();
+        self.data.resize(end + entry_size(value.len()), 0);
+        encode_entry(&mut self.data[end..], value);
         self.count += 1;
     }
 
     fn push_front(&mut self, value: &[u8]) {
-        let mut entry = Vec::with_capacity(entry_size(value.len()));
-        write_entry(&mut entry, value);
-        self.data.splice(0..0, entry);
+        let size = entry_size(value.len());
+        if self.start < size {
+            // Open head room for this entry and half the node again, so a run of head pushes
+            // moves each byte O(1) times.
+            let live = self.size();
+            let start = size + (live / 2).max(MIN_SLACK);
+            self.data.resize(start + live, 0);
+            self.data.copy_within(self.start..self.start + live, start);
+            self.start = start;
+        }
+        self.start -= size;
+        encode_entry(&mut self.data[self.start..self.start + size], value);
         self.count += 1;
     }
 
     fn pop_front(&mut self) -> Bytes {
         let mut it = self.entries();
         let value = Bytes::copy_from_slice(it.next().unwrap_or_default());
-        let consumed = it.front;
-        self.data.drain(..consumed);
+        self.start = it.front;
         self.count -= 1;
+        // A node used as a queue (pushed at the tail, popped at the head) would otherwise grow
+        // forever: move it down once the dead bytes outweigh the live ones.
+        if self.start > self.size().max(MIN_SLACK) {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
         value
     }
 
@@ -601,12 +644,54 @@ mod tests {
         }
         l.push(End::Tail, &big, limit);
         l.push(End::Head, &big, limit);
-        let bounded = |l: &List| l.nodes.iter().all(|n| n.data.len() <= 4096 || n.count == 1);
+        let bounded = |l: &List| l.nodes.iter().all(|n| n.size() <= 4096 || n.count == 1);
         assert!(bounded(&l));
         assert!(l.set(50, &big, limit));
         assert_eq!(l.get(50), Some(&big[..]));
         assert_eq!(l.len(), 102);
         assert!(bounded(&l));
+    }
+
+    #[test]
+    fn a_node_used_as_a_queue_stays_small() {
+        let mut l = List::default();
+        for i in 0..100_000 {
+            l.push(
+                End::Tail,
+                format!("item {i}").as_bytes(),
+                NodeLimit::default(),
+            );
+            if i >= 3 {
+                assert_eq!(
+                    l.pop(End::Head).map(|b| b.to_vec()),
+                    Some(format!("item {}", i - 3).into_bytes())
+                );
+            }
+        }
+        assert_eq!(l.nodes.len(), 1);
+        assert!(l.nodes[0].data.len() < 1024);
+    }
+
+    #[test]
+    fn head_pushes_fill_head_room_and_seal_compactly() {
+        let mut l = List::default();
+        let limit = NodeLimit::default();
+        for i in 0..3000 {
+            l.push(End::Head, format!("{i}").as_bytes(), limit);
+        }
+        let want: Vec<Vec<u8>> = (0..3000)
+            .rev()
+            .map(|i| format!("{i}").into_bytes())
+            .collect();
+        assert_eq!(collect(&l), want);
+        assert!(l.nodes.len() > 1);
+        // Every node but the growing head one has no head room left.
+        assert!(l
+            .nodes
+            .iter()
+            .skip(1)
+            .all(|n| n.start == 0 && n.size() <= 8192));
+        assert_eq!(l.get(1500), Some(&want[1500][..]));
     }
 
     #[test]
