@@ -177,7 +177,16 @@ fn owner(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Owner {
         return Owner::One(0);
     }
     let mut found = None;
-    for pos in spec.keys.positions(args.len()) {
+    // XREAD / XREADGROUP keys follow STREAMS, wherever that is.
+    let movable = match spec.name {
+        "xread" | "xreadgroup" => corekv_shard::cmd::stream::stream_keys(args),
+        _ => None,
+    };
+    let fixed = spec
+        .keys
+        .positions(args.len())
+        .filter(|_| movable.is_none());
+    for pos in movable.clone().unwrap_or(0..0).chain(fixed) {
         let shard = slot::key_shard(&args[pos], shards);
         match found {
             None => found = Some(shard),

@@ -44,6 +44,8 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A set in RESP3, an array in RESP2.
     Set(Vec<Reply>),
+    /// A map in RESP3, an array of `[key, value]` arrays in RESP2 (XREAD, XREADGROUP).
+    PairMap(Vec<(Reply, Reply)>),
     /// A double in RESP3, a bulk string in RESP2.
     Double(f64),
     /// A boolean in RESP3, the integer 1 or 0 in RESP2.
@@ -119,6 +121,17 @@ impl Reply {
                     Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
                 }
                 for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
+            Reply::PairMap(pairs) => {
+                let tag = if proto == Protocol::Resp3 { b'%' } else { b'*' };
+                header(out, tag, pairs.len());
+                for (k, v) in pairs {
+                    if proto == Protocol::Resp2 {
+                        header(out, b'*', 2);
+                    }
                     k.encode(proto, out);
                     v.encode(proto, out);
                 }

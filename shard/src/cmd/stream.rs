@@ -1,5 +1,0 @@
-//! stream commands. (Placeholder until they land.)
-
-use crate::command::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];
