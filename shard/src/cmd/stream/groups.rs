@@ -110,9 +110,10 @@ fn xgroup_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         if stream.groups.contains_key(name) {
             return Err(Reply::error("BUSYGROUP Consumer Group name already exists"));
         }
-        stream
-            .groups
-            .insert(name.clone(), ConsumerGroup::new(id, entries_read));
+        stream.groups.insert(
+            Bytes::copy_from_slice(name),
+            ConsumerGroup::new(id, entries_read),
+        );
         return Ok(Reply::Ok);
     }
     let Some(stream) = ctx.update_as::<Stream>(key)? else {
@@ -450,7 +451,17 @@ fn xautoclaim_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let pending: Vec<StreamId> = match stream.groups.get(&group_name) {
-        Some(g) => g.pel.range(start..).map(|(id, _)| *id).collect(),
+        // Examined entries plus the next one, the cursor.
+        Some(g) => g
+            .pel
+            .range(start..)
+            .map(|(id, _)| *id)
+            .take(
+                usize::try_from(attempts)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1),
+            )
+            .collect(),
         None => Vec::new(),
     };
     let mut next = 0;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::parse_i64;
-use crate::command::{k, spec, CommandSpec, Route, ONE_KEY, R, RS, W, WD, WDF, WF};
+use crate::command::{k, spec, CommandSpec, Route, ONE_KEY, R, RS, WD, WDF, WF};
 use crate::types::stream::StreamId;
 
 pub use read::{block_args, stream_keys};
@@ -32,14 +32,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("xgroup", -2, &[], k(2, 2, 1), "stream", "A container for consumer groups commands.", Route::Shard(groups::xgroup)).with_subcommands(&[
         ("create", -5), ("setid", -5), ("destroy", 4), ("createconsumer", 5), ("delconsumer", 5), ("help", 2),
     ]),
-    spec("xack", -4, WF, ONE_KEY, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", Route::Shard(groups::xack)),
+    spec("xack", -4, WDF, ONE_KEY, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", Route::Shard(groups::xack)),
     spec("xpending", -3, RS, ONE_KEY, "stream", "Returns the information and entries from a stream consumer group's pending entries list.", Route::Shard(groups::xpending)),
     spec("xclaim", -6, WDF, ONE_KEY, "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.", Route::Shard(groups::xclaim)),
     spec("xautoclaim", -6, WDF, ONE_KEY, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", Route::Shard(groups::xautoclaim)),
     spec("xinfo", -2, &[], k(2, 2, 1), "stream", "A container for stream introspection commands.", Route::Shard(info::xinfo)).with_subcommands(&[
         ("stream", -3), ("groups", 3), ("consumers", 4), ("help", 2),
     ]),
-    spec("xsetid", -3, W, ONE_KEY, "stream", "An internal command for replicating stream values.", Route::Shard(groups::xsetid)),
+    spec("xsetid", -3, WF, ONE_KEY, "stream", "An internal command for replicating stream values.", Route::Shard(groups::xsetid)),
 ];
 
 fn invalid_id() -> Reply {

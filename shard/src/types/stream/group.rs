@@ -44,20 +44,31 @@ impl ConsumerGroup {
     }
 
     /// The consumer named `name`, created if missing; its seen time becomes `now`.
-    pub fn touch_consumer(&mut self, name: &Bytes, now: i64) -> &mut Consumer {
-        let c = self
-            .consumers
-            .entry(name.clone())
-            .or_insert_with(|| Consumer {
+    pub fn touch_consumer(&mut self, name: &[u8], now: i64) -> &mut Consumer {
+        if !self.consumers.contains_key(name) {
+            // Copied so a stored name does not pin the request buffer it came in.
+            let consumer = Consumer {
                 seen_time: now,
                 pel: BTreeSet::new(),
-            });
+            };
+            self.consumers
+                .insert(Bytes::copy_from_slice(name), consumer);
+        }
+        let c = self
+            .consumers
+            .get_mut(name)
+            .expect("the consumer was just ensured");
         c.seen_time = now;
         c
     }
 
+    /// The stored copy of a consumer's name, shared by its pending entries.
+    fn stored_name(&self, name: &[u8]) -> Option<Bytes> {
+        self.consumers.get_key_value(name).map(|(k, _)| k.clone())
+    }
+
     /// Creates a consumer; false if it exists.
-    pub fn create_consumer(&mut self, name: &Bytes, now: i64) -> bool {
+    pub fn create_consumer(&mut self, name: &[u8], now: i64) -> bool {
         if self.consumers.contains_key(name) {
             return false;
         }
@@ -89,32 +100,35 @@ impl ConsumerGroup {
 
     /// Records the delivery of `id` to `consumer` (new, or moved from another consumer):
     /// delivery count 1, delivery time `now`.
-    pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now: i64) {
+    pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now: i64) {
+        self.touch_consumer(consumer, now).pel.insert(id);
         let previous = self.pel.insert(
             id,
             PendingEntry {
                 delivery_time: now,
                 delivery_count: 1,
-                consumer: Some(consumer.clone()),
+                consumer: self.stored_name(consumer),
             },
         );
         if let Some(old) = previous.and_then(|p| p.consumer) {
-            if let Some(c) = self.consumers.get_mut(&old) {
-                c.pel.remove(&id);
+            if old != consumer {
+                if let Some(c) = self.consumers.get_mut(&old) {
+                    c.pel.remove(&id);
+                }
             }
         }
-        self.touch_consumer(consumer, now).pel.insert(id);
     }
 
-    /// Moves a pending entry to `consumer` (XCLAIM / XAUTOCLAIM).
-    pub fn transfer(&mut self, id: StreamId, consumer: &Bytes) {
+    /// Moves a pending entry to `consumer`, which must exist (XCLAIM / XAUTOCLAIM).
+    pub fn transfer(&mut self, id: StreamId, consumer: &[u8]) {
+        let stored = self.stored_name(consumer);
         let Some(nack) = self.pel.get_mut(&id) else {
             return;
         };
-        if nack.consumer.as_ref() == Some(consumer) {
+        if nack.consumer.as_deref() == Some(consumer) {
             return;
         }
-        if let Some(old) = nack.consumer.replace(consumer.clone()) {
+        if let Some(old) = std::mem::replace(&mut nack.consumer, stored) {
             if let Some(c) = self.consumers.get_mut(&old) {
                 c.pel.remove(&id);
             }

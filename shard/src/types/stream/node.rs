@@ -70,7 +70,11 @@ fn str_size(s: &[u8]) -> usize {
 impl Node {
     /// A node whose master entry is `first`'s fields; `first` is added to it.
     pub fn new(id: StreamId, fields: &[Bytes]) -> Node {
-        let names: Box<[Bytes]> = fields.iter().step_by(2).cloned().collect();
+        let names: Box<[Bytes]> = fields
+            .iter()
+            .step_by(2)
+            .map(|f| Bytes::copy_from_slice(f))
+            .collect();
         let master = int_size(names.len() as i64)
             + names.iter().map(|f| str_size(f)).sum::<usize>()
             + int_size(0);
@@ -126,9 +130,10 @@ impl Node {
             n + 3 + n + 1
         };
         self.fixed_bytes += size + int_size(lp_count);
+        // Copied so stored entries do not pin the request buffers they came in.
         self.slots.push(Slot {
             id,
-            fields: Some(fields.into()),
+            fields: Some(fields.iter().map(|f| Bytes::copy_from_slice(f)).collect()),
         });
         self.live += 1;
     }
