@@ -74,7 +74,7 @@ impl Stream {
             }
         }
         self.length += 1;
-        self.entries_added += 1;
+        self.entries_added = self.entries_added.wrapping_add(1);
         self.last_id = id;
         if self.length == 1 {
             self.first_id = id;
@@ -248,10 +248,14 @@ impl Stream {
         }
         if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
             if id < self.first_id {
-                return Some(self.entries_added - self.length as i64);
+                return Some(self.entries_added.wrapping_sub(self.length as i64));
             }
             if id == self.first_id {
-                return Some(self.entries_added - self.length as i64 + 1);
+                return Some(
+                    self.entries_added
+                        .wrapping_sub(self.length as i64)
+                        .wrapping_add(1),
+                );
             }
         }
         None
@@ -264,11 +268,11 @@ impl Stream {
         }
         if let Some(read) = group.entries_read {
             if !self.range_has_tombstones(group.last_id, StreamId::MAX) {
-                return Some(self.entries_added - read);
+                return Some(self.entries_added.wrapping_sub(read));
             }
         }
         self.entries_before(group.last_id)
-            .map(|read| self.entries_added - read)
+            .map(|read| self.entries_added.wrapping_sub(read))
     }
 
     /// Advances a group's last delivered ID to `id` after delivering it, keeping its
@@ -284,7 +288,8 @@ impl Stream {
             return;
         }
         match group.entries_read {
-            Some(read) if !tombstones => group.entries_read = Some(read + 1),
+            // Counters wrap like Redis's (a client may set them with ENTRIESREAD / XSETID).
+            Some(read) if !tombstones => group.entries_read = Some(read.wrapping_add(1)),
             _ if has_entries => group.entries_read = estimate,
             _ => {}
         }
