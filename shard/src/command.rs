@@ -223,7 +223,7 @@ pub fn help_reply(container: &str, lines: &[&'static str]) -> Reply {
     ))];
     out.extend(lines.iter().map(|l| Reply::status(*l)));
     out.push(Reply::status("HELP"));
-    out.push(Reply::status("    Print this help."));
+    out.push(Reply::status("    Prints this help."));
     Reply::Array(out)
 }
 

@@ -47,6 +47,8 @@ pub enum Reply {
     /// Two-element arrays in RESP3, one flat array in RESP2 (ZRANGE WITHSCORES, HRANDFIELD
     /// WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// A map in RESP3, an array of `[key, value]` arrays in RESP2 (XREAD, XREADGROUP).
+    PairMap(Vec<(Reply, Reply)>),
     /// A double in RESP3, a bulk string in RESP2.
     Double(f64),
     /// A double the command formatted itself (GEOPOS's `%.17Lf` coordinates): `,text` in
@@ -143,6 +145,17 @@ impl Reply {
                     }
                     a.encode(proto, out);
                     b.encode(proto, out);
+                }
+            }
+            Reply::PairMap(pairs) => {
+                let tag = if proto == Protocol::Resp3 { b'%' } else { b'*' };
+                header(out, tag, pairs.len());
+                for (k, v) in pairs {
+                    if proto == Protocol::Resp2 {
+                        header(out, b'*', 2);
+                    }
+                    k.encode(proto, out);
+                    v.encode(proto, out);
                 }
             }
             Reply::Double(d) => {
