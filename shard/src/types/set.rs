@@ -161,7 +161,11 @@ impl Set {
         match &mut self.repr {
             Repr::Intset(v) => positions
                 .into_iter()
-                .filter_map(|i| (i < v.len()).then(|| Member::Int(v.remove(i)).to_bytes()))
+                .filter_map(|i| {
+                    let n = *v.get(i)?;
+                    v.remove(i);
+                    Some(Member::Int(n).to_bytes())
+                })
                 .collect(),
             Repr::Table(t) => positions
                 .into_iter()
