@@ -381,3 +381,62 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     };
     Ok(scan_reply(next, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Shard;
+
+    fn run(shard: &mut Shard, args: &[&str]) -> Reply {
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let spec = crate::lookup(&args[0]).expect("known command");
+        crate::command::execute(&mut shard.ctx(0), spec, &args)
+    }
+
+    #[test]
+    fn sintercard_counts_up_to_the_limit() {
+        let mut shard = Shard::new(0, 1);
+        run(&mut shard, &["SADD", "a", "1", "2", "3", "x"]);
+        run(&mut shard, &["SADD", "b", "2", "3", "x", "y"]);
+        run(&mut shard, &["SET", "s", "v"]);
+        let cases: &[(&[&str], Reply)] = &[
+            (&["SINTERCARD", "2", "a", "b"], Reply::Int(3)),
+            (&["SINTERCARD", "2", "a", "b", "LIMIT", "2"], Reply::Int(2)),
+            (&["SINTERCARD", "2", "a", "b", "LIMIT", "0"], Reply::Int(3)),
+            (
+                &["SINTERCARD", "1", "a", "LIMIT", "9", "LIMIT", "1"],
+                Reply::Int(1),
+            ),
+            (&["SINTERCARD", "2", "a", "nokey"], Reply::Int(0)),
+            (&["SINTERCARD", "2", "nokey", "s"], errors::wrong_type()),
+            (&["SINTERCARD", "1", "a", "b"], errors::syntax()),
+        ];
+        for (args, want) in cases {
+            assert_eq!(&run(&mut shard, args), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn smove_moves_and_deletes_an_emptied_source() {
+        let mut shard = Shard::new(0, 1);
+        run(&mut shard, &["SADD", "src", "1"]);
+        run(&mut shard, &["SET", "str", "v"]);
+        assert_eq!(
+            run(&mut shard, &["SMOVE", "nokey", "str", "1"]),
+            Reply::Int(0)
+        );
+        assert_eq!(
+            run(&mut shard, &["SMOVE", "src", "str", "1"]),
+            errors::wrong_type()
+        );
+        assert_eq!(
+            run(&mut shard, &["SMOVE", "src", "dst", "1"]),
+            Reply::Int(1)
+        );
+        assert_eq!(run(&mut shard, &["EXISTS", "src"]), Reply::Int(0));
+        assert_eq!(run(&mut shard, &["SISMEMBER", "dst", "1"]), Reply::Int(1));
+    }
+}
