@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use corekv_net::Reply;
-use corekv_shard::command::{self, c_string, Merge, Route};
 use corekv_shard::cmd::sort;
+use corekv_shard::command::{self, c_string, Merge, Route};
 use corekv_shard::{errors, lookup_id, slot, COMMANDS};
 use futures_channel::oneshot;
 

@@ -195,8 +195,14 @@ fn every_command_in_the_table_is_covered() {
     );
     let count = int(&mut con, &["COMMAND", "COUNT"]);
     assert_eq!(count as usize, listed.len());
-    let unknown: Vec<&&str> = here.iter().filter(|c| !listed.iter().any(|l| l == **c)).collect();
-    assert!(unknown.is_empty(), "COVERED lists commands the server lacks: {unknown:?}");
+    let unknown: Vec<&&str> = here
+        .iter()
+        .filter(|c| !listed.iter().any(|l| l == **c))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "COVERED lists commands the server lacks: {unknown:?}"
+    );
 }
 
 /// Every command's arity and legacy key triple as redis-server 7's COMMAND INFO reports them
@@ -242,7 +248,11 @@ fn command_info_matches_redis() {
             }
         }
     }
-    assert!(wrong.is_empty(), "COMMAND INFO differs:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "COMMAND INFO differs:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

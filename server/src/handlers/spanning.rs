@@ -10,8 +10,8 @@
 
 use bytes::Bytes;
 use corekv_net::Reply;
-use corekv_shard::db::Entry;
 use corekv_shard::cmd::sort;
+use corekv_shard::db::Entry;
 use corekv_shard::{command, now_ms, slot, Shard, COMMANDS};
 
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};

@@ -582,12 +582,6 @@ pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 mod tests {
     use super::*;
 
-    fn args(text: &str) -> Vec<Bytes> {
-        text.split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
-    }
-
     #[test]
     fn timeouts_truncate_to_milliseconds_like_redis() {
         assert_eq!(timeout_arg(b"0"), Ok(0));
@@ -603,17 +597,6 @@ mod tests {
         for bad in [&b"x"[..], b"", b"nan", b" 1"] {
             assert!(timeout_arg(bad).is_err_and(|e| e.is_error()));
         }
-    }
-
-    #[test]
-    fn mpop_keys_follow_numkeys() {
-        assert_eq!(mpop_keys(&args("LMPOP 2 a b LEFT")), Some(2..4));
-        assert_eq!(mpop_keys(&args("blmpop 0 1 a RIGHT COUNT 2")), Some(3..4));
-        assert_eq!(mpop_keys(&args("LMPOP 3 a b")), None);
-        assert_eq!(mpop_keys(&args("LMPOP 0 a LEFT")), None);
-        assert_eq!(mpop_keys(&args("LMPOP -1 a LEFT")), None);
-        assert_eq!(mpop_keys(&args("LMPOP 9223372036854775807 a")), None);
-        assert_eq!(mpop_keys(&args("LMPOP")), None);
     }
 
     #[test]

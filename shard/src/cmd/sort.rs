@@ -18,8 +18,25 @@ use crate::types::{Collection, Hash, List, Set, ZSet};
 use crate::value::Value;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("sort", -2, &["write", "denyoom", "movablekeys"], crate::command::ONE_KEY, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", Route::Shard(sort)).with_key_finder(SORT_KEYS),
-    spec("sort_ro", -2, &["readonly", "movablekeys"], crate::command::ONE_KEY, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", Route::Shard(sort)),
+    spec(
+        "sort",
+        -2,
+        &["write", "denyoom", "movablekeys"],
+        crate::command::ONE_KEY,
+        "generic",
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+        Route::Shard(sort),
+    )
+    .with_key_finder(SORT_KEYS),
+    spec(
+        "sort_ro",
+        -2,
+        &["readonly", "movablekeys"],
+        crate::command::ONE_KEY,
+        "generic",
+        "Returns the sorted elements of a list, a set, or a sorted set.",
+        Route::Shard(sort),
+    ),
 ];
 
 const SORT_KEYS: KeyFinder = sort_keys;
@@ -272,8 +289,7 @@ pub fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
     let range = limit_range(o.limit, items.len());
     let selected = &items[range];
-    let mut out: Vec<Option<Bytes>> =
-        Vec::with_capacity(selected.len() * o.gets.len().max(1));
+    let mut out: Vec<Option<Bytes>> = Vec::with_capacity(selected.len() * o.gets.len().max(1));
     for item in selected {
         if o.gets.is_empty() {
             out.push(Some(item.element.clone()));
@@ -284,7 +300,11 @@ pub fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 
     let Some(dest) = o.store else {
-        return Reply::Array(out.into_iter().map(|v| v.map_or(Reply::Nil, Reply::Bulk)).collect());
+        return Reply::Array(
+            out.into_iter()
+                .map(|v| v.map_or(Reply::Nil, Reply::Bulk))
+                .collect(),
+        );
     };
     let stored = out.len() as i64;
     if out.is_empty() {
@@ -323,15 +343,14 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Vec<Bytes> {
-        list.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        list.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
     fn patterns_substitute_the_first_star_and_split_the_field() {
-        assert_eq!(
-            substitute(b"w_*", b"3"),
-            Some((Bytes::from("w_3"), None))
-        );
+        assert_eq!(substitute(b"w_*", b"3"), Some((Bytes::from("w_3"), None)));
         assert_eq!(
             substitute(b"h_*->f", b"a"),
             Some((Bytes::from("h_a"), Some(Bytes::from("f"))))

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::{is, parse_i64};
-use crate::command::{k, numkeys_keys, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, W, WD, WDF, WF};
+use crate::command::{
+    k, numkeys_keys, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, W, WD, WDF, WF,
+};
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::ZSet;
@@ -67,18 +69,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// when `numkeys` is not a positive count that fits the arguments.
 pub fn mpop_keys(args: &[Bytes]) -> Option<Range<usize>> {
     let numkeys_at = if is(args.first()?, "bzmpop") { 2 } else { 1 };
-    keys_after(args, numkeys_at)
-}
-
-/// The source keys of ZUNION, ZINTER, ZDIFF, ZINTERCARD and their STORE forms, for routing
-/// (the destination of a STORE form is `args[1]`).
-pub fn setop_keys(args: &[Bytes]) -> Option<Range<usize>> {
-    let name = args.first()?;
-    let numkeys_at = if name.len() > 6 && name[name.len() - 5..].eq_ignore_ascii_case(b"store") {
-        2
-    } else {
-        1
-    };
     keys_after(args, numkeys_at)
 }
 

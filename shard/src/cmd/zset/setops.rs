@@ -72,7 +72,7 @@ impl<'a> Input<'a> {
         match self {
             Input::Missing => None,
             Input::Sorted(z) => z.score(member),
-            Input::Plain(s) => plain_set::contains(s, member).then_some(1.0),
+            Input::Plain(s) => s.contains(member).then_some(1.0),
         }
     }
 
@@ -80,24 +80,8 @@ impl<'a> Input<'a> {
         match self {
             Input::Missing => {}
             Input::Sorted(z) => z.iter_from(0, false).for_each(|(m, s)| f(m, s)),
-            Input::Plain(s) => plain_set::members(s).for_each(|m| f(m, 1.0)),
+            Input::Plain(s) => s.iter().for_each(|m| f(&m.to_bytes(), 1.0)),
         }
-    }
-}
-
-/// The calls into the plain set type (owned by another module): the set placeholder on this
-/// branch holds no members; the merge connects these to its real API.
-mod plain_set {
-    use bytes::Bytes;
-
-    use crate::types::Set;
-
-    pub fn contains(_set: &Set, _member: &[u8]) -> bool {
-        false
-    }
-
-    pub fn members(_set: &Set) -> impl Iterator<Item = &Bytes> {
-        std::iter::empty()
     }
 }
 
