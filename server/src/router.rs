@@ -226,7 +226,7 @@ fn owner(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Owner {
     if shards == 1 {
         return Owner::One(0);
     }
-    if spec.find_keys.is_some() && spec.name == "sort" && sort::uses_patterns(args) {
+    if spec.find_keys.is_some() && spec.name.starts_with("sort") && sort::uses_patterns(args) {
         // BY/GET patterns read keys that may live on any shard.
         return Owner::Many;
     }

@@ -360,13 +360,19 @@ pub fn command(args: &[Bytes]) -> Reply {
 }
 
 fn command_info(c: &CommandSpec) -> Reply {
+    // Redis gives container commands (OBJECT, XINFO...) no keys; their subcommands have them.
+    let keys = if c.subcommands.is_empty() {
+        c.keys
+    } else {
+        corekv_shard::command::NO_KEYS
+    };
     Reply::Array(vec![
         Reply::bulk(c.name),
         Reply::Int(c.arity as i64),
         Reply::Set(c.flags.iter().map(|f| Reply::status(*f)).collect()),
-        Reply::Int(c.keys.first as i64),
-        Reply::Int(c.keys.last as i64),
-        Reply::Int(c.keys.step as i64),
+        Reply::Int(keys.first as i64),
+        Reply::Int(keys.last as i64),
+        Reply::Int(keys.step as i64),
         Reply::Set(vec![Reply::status(format!("@{}", c.group))]),
         Reply::Set(vec![]),
         Reply::Array(vec![]),

@@ -27,7 +27,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             keys.push(args[pos].clone());
         }
     }
-    if spec.name == "sort" {
+    if spec.name.starts_with("sort") {
         // The keys its BY/GET patterns name depend on the sorted key's elements.
         let op = ShardOp::Snapshot {
             db: s.db,

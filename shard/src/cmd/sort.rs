@@ -10,36 +10,18 @@ use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::{is, parse_i64};
-use crate::command::{spec, CommandSpec, KeyFinder, Route};
+use crate::command::{spec, CommandSpec, Route, ONE_KEY};
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
 use crate::types::{Collection, Hash, List, Set, ZSet};
 use crate::value::Value;
 
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec(
-        "sort",
-        -2,
-        &["write", "denyoom", "movablekeys"],
-        crate::command::ONE_KEY,
-        "generic",
-        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-        Route::Shard(sort),
-    )
-    .with_key_finder(SORT_KEYS),
-    spec(
-        "sort_ro",
-        -2,
-        &["readonly", "movablekeys"],
-        crate::command::ONE_KEY,
-        "generic",
-        "Returns the sorted elements of a list, a set, or a sorted set.",
-        Route::Shard(sort),
-    ),
+    spec("sort", -2, &["write", "denyoom", "movablekeys"], ONE_KEY, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", Route::Shard(sort)).with_key_finder(sort_keys),
+    spec("sort_ro", -2, &["readonly", "movablekeys"], ONE_KEY, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", Route::Shard(sort)).with_key_finder(sort_keys),
 ];
-
-const SORT_KEYS: KeyFinder = sort_keys;
 
 /// The sorted key and the STORE destination.
 fn sort_keys(args: &[Bytes]) -> Vec<usize> {
@@ -186,7 +168,10 @@ fn elements(value: &Value, reverse: bool) -> Option<Vec<Bytes>> {
     Some(match value {
         Value::List(l) => List::iter(l).map(Bytes::copy_from_slice).collect(),
         Value::Set(s) => Set::iter(s).map(|m| m.to_bytes()).collect(),
-        Value::ZSet(z) => ZSet::iter_from(z, 0, reverse)
+        Value::ZSet(z) if reverse => ZSet::iter_from(z, z.len().saturating_sub(1), true)
+            .map(|(m, _)| m.clone())
+            .collect(),
+        Value::ZSet(z) => ZSet::iter_from(z, 0, false)
             .map(|(m, _)| m.clone())
             .collect(),
         _ => return None,
