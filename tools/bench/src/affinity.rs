@@ -7,9 +7,12 @@ pub fn allowed_cpus() -> Result<Vec<usize>, Error> {
     // SAFETY: cpu_set_t is plain data; all-zero is a valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid, writable cpu_set_t of the size passed; pid 0 is this thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
-        return Err(Error::io("sched_getaffinity")(std::io::Error::last_os_error()));
+        return Err(Error::io("sched_getaffinity")(
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: CPU_ISSET reads `set` within CPU_SETSIZE bounds.
     Ok((0..libc::CPU_SETSIZE as usize)

@@ -35,7 +35,9 @@ fn register_font() -> Result<(), Error> {
         let path = FONT_PATHS
             .iter()
             .find(|p| Path::new(p).is_file())
-            .ok_or_else(|| format!("no font found at {FONT_PATHS:?} (apt-get install fonts-dejavu-core)"))?;
+            .ok_or_else(|| {
+                format!("no font found at {FONT_PATHS:?} (apt-get install fonts-dejavu-core)")
+            })?;
         let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
         // The font registry keeps 'static references; the font lives for the whole process.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
@@ -52,9 +54,21 @@ pub fn render(points: &[Point], title: &str, svg: &Path, png: &Path) -> Result<(
         std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
     }
     let size = (1100, 480);
-    draw(SVGBackend::new(svg, size).into_drawing_area(), points, title)?;
-    draw(BitMapBackend::new(png, size).into_drawing_area(), points, title)?;
-    eprintln!("corekv-bench: wrote {} and {}", svg.display(), png.display());
+    draw(
+        SVGBackend::new(svg, size).into_drawing_area(),
+        points,
+        title,
+    )?;
+    draw(
+        BitMapBackend::new(png, size).into_drawing_area(),
+        points,
+        title,
+    )?;
+    eprintln!(
+        "corekv-bench: wrote {} and {}",
+        svg.display(),
+        png.display()
+    );
     Ok(())
 }
 
@@ -66,7 +80,11 @@ fn color(server: &str) -> RGBColor {
     }
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, points: &[Point], title: &str) -> Result<(), Error> {
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    points: &[Point],
+    title: &str,
+) -> Result<(), Error> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Chart(e.to_string());
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
@@ -183,7 +201,11 @@ mod tests {
             errors: 0,
             shared_cpus: false,
         };
-        let pts = [point("corekv", 1, 100e3), point("corekv", 2, 190e3), point("redis", 1, 90e3)];
+        let pts = [
+            point("corekv", 1, 100e3),
+            point("corekv", 2, 190e3),
+            point("redis", 1, 90e3),
+        ];
         render(&pts, "test", &dir.join("s.svg"), &dir.join("s.png")).unwrap();
         let svg = std::fs::read_to_string(dir.join("s.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("corekv"));

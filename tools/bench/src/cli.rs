@@ -14,7 +14,11 @@ use crate::run::RunConfig;
 use crate::{affinity, compare, report, run, scale, Error};
 
 #[derive(Parser)]
-#[command(name = "corekv-bench", version, about = "Thread-per-core RESP load generator and benchmark driver for corekv")]
+#[command(
+    name = "corekv-bench",
+    version,
+    about = "Thread-per-core RESP load generator and benchmark driver for corekv"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

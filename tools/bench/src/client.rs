@@ -101,7 +101,11 @@ impl Client {
 
     /// Sends `requests` (already RESP-encoded, `count` of them) and returns their replies'
     /// summaries and the raw bytes of the last one.
-    pub fn pipeline(&mut self, requests: &[u8], count: usize) -> Result<(Vec<Reply>, Vec<u8>), Error> {
+    pub fn pipeline(
+        &mut self,
+        requests: &[u8],
+        count: usize,
+    ) -> Result<(Vec<Reply>, Vec<u8>), Error> {
         self.stream
             .write_all(requests)
             .map_err(Error::io("send to server"))?;

@@ -87,7 +87,12 @@ pub struct CompareResult {
 
 /// The servers to compare: corekv and, unless `no_peers`, redis-server (plain, and with
 /// I/O threads when it has more than one CPU).
-pub fn server_specs(corekv: Option<&Path>, redis: &str, no_peers: bool, cpus: &[usize]) -> Result<Vec<ServerSpec>, Error> {
+pub fn server_specs(
+    corekv: Option<&Path>,
+    redis: &str,
+    no_peers: bool,
+    cpus: &[usize],
+) -> Result<Vec<ServerSpec>, Error> {
     let mut specs = vec![ServerSpec::corekv(&server::find_corekv(corekv)?, cpus)];
     if !no_peers {
         match server::find_program(redis) {
@@ -104,7 +109,11 @@ pub fn server_specs(corekv: Option<&Path>, redis: &str, no_peers: bool, cpus: &[
 }
 
 /// Flags that override every workload's: client CPUs and threads, duration, warm-up.
-pub fn overrides(client: &[usize], duration: Option<Duration>, warmup: Option<Duration>) -> Vec<String> {
+pub fn overrides(
+    client: &[usize],
+    duration: Option<Duration>,
+    warmup: Option<Duration>,
+) -> Vec<String> {
     let mut v = vec![
         "--cpus".to_string(),
         affinity::format_cpu_list(client),
@@ -144,8 +153,16 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     // Open-loop workloads need the peak of the workload they refer to first.
     workloads.sort_by_key(|w| w.rate_from.is_some());
-    let specs = server_specs(a.corekv.as_deref(), &a.redis_server, a.no_peers, &cpus.server)?;
-    let servers = specs.iter().map(server::start).collect::<Result<Vec<Running>, _>>()?;
+    let specs = server_specs(
+        a.corekv.as_deref(),
+        &a.redis_server,
+        a.no_peers,
+        &cpus.server,
+    )?;
+    let servers = specs
+        .iter()
+        .map(server::start)
+        .collect::<Result<Vec<Running>, _>>()?;
     let extra = overrides(&cpus.client, a.duration, a.warmup);
     let mut results: Vec<Measurement> = Vec::new();
     for w in &workloads {
@@ -155,8 +172,17 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
                 let base = results
                     .iter()
                     .find(|m| m.workload == rf.workload && m.server == rf.server)
-                    .or_else(|| results.iter().find(|m| m.workload == rf.workload && m.server == "corekv"))
-                    .ok_or_else(|| Error::Usage(format!("workload {}: no result of {} to take the rate from", w.name, rf.workload)))?;
+                    .or_else(|| {
+                        results
+                            .iter()
+                            .find(|m| m.workload == rf.workload && m.server == "corekv")
+                    })
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "workload {}: no result of {} to take the rate from",
+                            w.name, rf.workload
+                        ))
+                    })?;
                 load.rate = Some(base.report.ops_per_sec * rf.fraction);
             }
             if !a.quiet {
@@ -171,7 +197,9 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
         }
     }
     let result = CompareResult {
-        unix_time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        unix_time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         cpus,
         servers: servers
@@ -188,7 +216,8 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
     };
     let md = markdown(&result);
     write_outputs(&a.out, "compare", &md, &result)?;
-    out.write_all(md.as_bytes()).map_err(Error::io("write report"))
+    out.write_all(md.as_bytes())
+        .map_err(Error::io("write report"))
 }
 
 fn ratios(results: &[Measurement]) -> Vec<Ratio> {
@@ -198,12 +227,18 @@ fn ratios(results: &[Measurement]) -> Vec<Ratio> {
     };
     let mut out = Vec::new();
     for c in results.iter().filter(|m| m.server == "corekv") {
-        for p in results.iter().filter(|m| m.workload == c.workload && m.server != "corekv") {
+        for p in results
+            .iter()
+            .filter(|m| m.workload == c.workload && m.server != "corekv")
+        {
             out.push(Ratio {
                 workload: c.workload.clone(),
                 peer: p.server.clone(),
                 throughput: div(Some(c.report.ops_per_sec), Some(p.report.ops_per_sec)),
-                cpu_per_request: div(c.report.server_cpu_us_per_request, p.report.server_cpu_us_per_request),
+                cpu_per_request: div(
+                    c.report.server_cpu_us_per_request,
+                    p.report.server_cpu_us_per_request,
+                ),
                 p99: div(Some(c.report.latency_us.p99), Some(p.report.latency_us.p99)),
             });
         }
@@ -221,7 +256,11 @@ fn markdown(r: &CompareResult) -> String {
         "Servers on CPU {}, load generator on CPU {}{}.\n\n",
         affinity::format_cpu_list(&r.cpus.server),
         affinity::format_cpu_list(&r.cpus.client),
-        if r.cpus.shared { " (shared: throughput is a lower bound)" } else { "" }
+        if r.cpus.shared {
+            " (shared: throughput is a lower bound)"
+        } else {
+            ""
+        }
     ));
     for sv in &r.servers {
         s.push_str(&format!("- {} {}: `{}`\n", sv.name, sv.version, sv.command));
@@ -263,13 +302,23 @@ fn markdown(r: &CompareResult) -> String {
 }
 
 /// Writes `NAME.md` and `NAME.json` into `dir`.
-pub fn write_outputs<T: Serialize>(dir: &Path, name: &str, md: &str, value: &T) -> Result<(), Error> {
+pub fn write_outputs<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    md: &str,
+    value: &T,
+) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
     let md_path = dir.join(format!("{name}.md"));
     std::fs::write(&md_path, md).map_err(Error::io(format!("write {}", md_path.display())))?;
     let json_path = dir.join(format!("{name}.json"));
     let json = serde_json::to_string_pretty(value).expect("results always serialize");
-    std::fs::write(&json_path, json + "\n").map_err(Error::io(format!("write {}", json_path.display())))?;
-    eprintln!("corekv-bench: wrote {} and {}", md_path.display(), json_path.display());
+    std::fs::write(&json_path, json + "\n")
+        .map_err(Error::io(format!("write {}", json_path.display())))?;
+    eprintln!(
+        "corekv-bench: wrote {} and {}",
+        md_path.display(),
+        json_path.display()
+    );
     Ok(())
 }

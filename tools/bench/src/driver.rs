@@ -169,6 +169,10 @@ impl Conn {
                 .pop_front()
                 .ok_or_else(|| Error::Protocol("a reply to no request".into()))?;
             *replies += 1;
+            if r.error && stats.first_error.is_none() {
+                let text = String::from_utf8_lossy(&self.input[pos - n..pos]);
+                stats.first_error = Some(text.trim_end().to_string());
+            }
             if p.measured {
                 let ns = now.saturating_duration_since(p.sent).as_nanos();
                 stats.record(u64::try_from(ns).unwrap_or(u64::MAX), &r, p.read);
@@ -198,7 +202,8 @@ impl Source<'_> {
             return false;
         }
         let t = self.workload.mix.pick(&mut self.rng);
-        self.encoder.encode(t, &mut c.out, &mut self.keys, &mut self.rng);
+        self.encoder
+            .encode(t, &mut c.out, &mut self.keys, &mut self.rng);
         c.pending.push_back(Pending {
             sent: at,
             read: t.read,
@@ -213,13 +218,22 @@ impl Source<'_> {
 
 /// Runs one thread's share; returns its measurements. `progress` gets the count of replies
 /// so far (all, warm-up included).
-pub fn run(workload: &Workload, plan: Plan, times: Times, progress: &AtomicU64) -> Result<Stats, Error> {
+pub fn run(
+    workload: &Workload,
+    plan: Plan,
+    times: Times,
+    progress: &AtomicU64,
+) -> Result<Stats, Error> {
     if let Some(cpu) = plan.cpu {
         crate::affinity::pin_current(&[cpu]).map_err(Error::io(format!("pin to CPU {cpu}")))?;
     }
     let mut rng = SmallRng::seed_from_u64(plan.seed);
     let encoder = Encoder::new(workload.key_format.clone(), workload.value_size, &mut rng);
-    let keys = KeyGen::new(workload.key_dist, workload.keys, plan.seed.wrapping_mul(7919));
+    let keys = KeyGen::new(
+        workload.key_dist,
+        workload.keys,
+        plan.seed.wrapping_mul(7919),
+    );
     let mut source = Source {
         workload,
         encoder,
@@ -235,7 +249,8 @@ pub fn run(workload: &Workload, plan: Plan, times: Times, progress: &AtomicU64) 
         .map(Conn::new)
         .collect::<Result<Vec<_>, _>>()?;
     for (i, c) in conns.iter_mut().enumerate() {
-        c.register(&poll, Token(i)).map_err(Error::io("register socket"))?;
+        c.register(&poll, Token(i))
+            .map_err(Error::io("register socket"))?;
     }
     let mut schedule = plan.rate.map(|r| Schedule::new(r, times.start));
     let mut events = Events::with_capacity(1024);
@@ -251,7 +266,15 @@ pub fn run(workload: &Workload, plan: Plan, times: Times, progress: &AtomicU64) 
         }
         if drain_deadline.is_none() {
             let more = match &mut schedule {
-                Some(s) => issue_open_loop(s, &mut conns, &mut next_conn, &mut source, &mut stats, now, times.end),
+                Some(s) => issue_open_loop(
+                    s,
+                    &mut conns,
+                    &mut next_conn,
+                    &mut source,
+                    &mut stats,
+                    now,
+                    times.end,
+                ),
                 None => issue_closed_loop(&mut conns, plan.pipeline, &mut source, &mut stats, now),
             };
             if !more {
@@ -272,12 +295,16 @@ pub fn run(workload: &Workload, plan: Plan, times: Times, progress: &AtomicU64) 
                 for c in conns.iter_mut() {
                     stats.lost += c.pending.iter().filter(|p| p.measured).count() as u64;
                 }
-                eprintln!("corekv-bench: {in_flight} replies did not arrive within {DRAIN_TIMEOUT:?}");
+                eprintln!(
+                    "corekv-bench: {in_flight} replies did not arrive within {DRAIN_TIMEOUT:?}"
+                );
                 break;
             }
         }
         if conns.iter().all(|c| !c.open) {
-            return Err(Error::Server("every connection to the server failed".into()));
+            return Err(Error::Server(
+                "every connection to the server failed".into(),
+            ));
         }
         let timeout = poll_timeout(now, &schedule, times.end, drain_deadline);
         match poll.poll(&mut events, Some(timeout)) {
@@ -300,7 +327,13 @@ pub fn run(workload: &Workload, plan: Plan, times: Times, progress: &AtomicU64) 
 }
 
 /// Tops every open connection up to `pipeline` requests in flight; false when done issuing.
-fn issue_closed_loop(conns: &mut [Conn], pipeline: usize, source: &mut Source, stats: &mut Stats, now: Instant) -> bool {
+fn issue_closed_loop(
+    conns: &mut [Conn],
+    pipeline: usize,
+    source: &mut Source,
+    stats: &mut Stats,
+    now: Instant,
+) -> bool {
     for c in conns.iter_mut().filter(|c| c.open) {
         while c.pending.len() < pipeline {
             if !source.push(c, now, stats) {
@@ -325,7 +358,10 @@ fn issue_open_loop(
         if end.is_some_and(|e| s.next_due() >= e) {
             return false;
         }
-        let Some(i) = (0..conns.len()).map(|k| (*next + k) % conns.len()).find(|&i| conns[i].open) else {
+        let Some(i) = (0..conns.len())
+            .map(|k| (*next + k) % conns.len())
+            .find(|&i| conns[i].open)
+        else {
             return false;
         };
         *next = (i + 1) % conns.len();
@@ -342,7 +378,12 @@ fn issue_open_loop(
 /// How long to block in poll: until the next scheduled send (spinning when it is under a
 /// millisecond away, as epoll's timeout has millisecond granularity), the end of the run or
 /// the drain deadline, and at most 100 ms.
-fn poll_timeout(now: Instant, schedule: &Option<Schedule>, end: Option<Instant>, drain: Option<Instant>) -> Duration {
+fn poll_timeout(
+    now: Instant,
+    schedule: &Option<Schedule>,
+    end: Option<Instant>,
+    drain: Option<Instant>,
+) -> Duration {
     let mut until = now + Duration::from_millis(100);
     match drain {
         Some(d) => until = until.min(d),

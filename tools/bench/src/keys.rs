@@ -22,7 +22,11 @@ impl FromStr for KeyDist {
 
     /// `uniform`, `sequential` or `zipf:ALPHA` (`zipf` alone means alpha 0.99).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Usage(format!("--key-dist {s:?}: use uniform, sequential or zipf:ALPHA"));
+        let bad = || {
+            Error::Usage(format!(
+                "--key-dist {s:?}: use uniform, sequential or zipf:ALPHA"
+            ))
+        };
         match s.split_once(':') {
             None if s == "uniform" => Ok(KeyDist::Uniform),
             None if s == "sequential" => Ok(KeyDist::Sequential),
@@ -102,7 +106,8 @@ impl Zipf {
     /// A rank in `1..=n`.
     pub fn sample<R: Rng>(&self, rng: &mut R) -> u64 {
         loop {
-            let u: f64 = self.h_integral_n + rng.gen::<f64>() * (self.h_integral_x1 - self.h_integral_n);
+            let u: f64 =
+                self.h_integral_n + rng.gen::<f64>() * (self.h_integral_x1 - self.h_integral_n);
             let x = self.h_integral_inv(u);
             let k = (x + 0.5).floor().clamp(1.0, self.n);
             if k - x <= self.threshold || u >= self.h_integral(k + 0.5) - self.h(k) {
@@ -184,7 +189,10 @@ mod tests {
     #[test]
     fn parses_distributions() {
         assert_eq!("uniform".parse::<KeyDist>().unwrap(), KeyDist::Uniform);
-        assert_eq!("sequential".parse::<KeyDist>().unwrap(), KeyDist::Sequential);
+        assert_eq!(
+            "sequential".parse::<KeyDist>().unwrap(),
+            KeyDist::Sequential
+        );
         assert_eq!("zipf".parse::<KeyDist>().unwrap(), KeyDist::Zipf(0.99));
         assert_eq!("zipf:1.2".parse::<KeyDist>().unwrap(), KeyDist::Zipf(1.2));
         for bad in ["zipf:0", "zipf:-1", "zipf:x", "gauss", ""] {
@@ -218,7 +226,11 @@ mod tests {
             assert!(d < 0.01, "alpha {s}: KS distance {d}");
             // The hottest key's share is close to its probability.
             let top = c[0] as f64 / 300_000.0;
-            assert!((top - pmf[0]).abs() < 0.1 * pmf[0] + 0.002, "alpha {s}: {top} vs {}", pmf[0]);
+            assert!(
+                (top - pmf[0]).abs() < 0.1 * pmf[0] + 0.002,
+                "alpha {s}: {top} vs {}",
+                pmf[0]
+            );
         }
     }
 

@@ -87,7 +87,11 @@ fn scan_one(buf: &[u8], at: usize) -> Result<Option<(usize, Kind)>, Error> {
             if buf.len() < end {
                 return Ok(None);
             }
-            let kind = if tag == b'!' { Kind::Error } else { Kind::Value };
+            let kind = if tag == b'!' {
+                Kind::Error
+            } else {
+                Kind::Value
+            };
             Ok(Some((end, kind)))
         }
         b'*' | b'~' | b'>' | b'%' => {
@@ -152,7 +156,15 @@ mod tests {
 
     #[test]
     fn waits_for_complete_replies() {
-        for partial in ["", "+OK", "+OK\r", "$3\r\nfo", "$3\r\nfoo\r", "*2\r\n$1\r\na\r\n", "$"] {
+        for partial in [
+            "",
+            "+OK",
+            "+OK\r",
+            "$3\r\nfo",
+            "$3\r\nfoo\r",
+            "*2\r\n$1\r\na\r\n",
+            "$",
+        ] {
             assert_eq!(scan(partial.as_bytes()).unwrap(), None, "{partial:?}");
         }
     }

@@ -28,6 +28,8 @@ pub struct RunReport {
     pub errors: u64,
     pub error_replies: u64,
     pub lost: u64,
+    /// The first error reply, if any.
+    pub first_error: Option<String>,
     pub hits: u64,
     pub misses: u64,
     /// hits / (hits + misses) over the read commands; null when there were none.
@@ -40,7 +42,12 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub fn new(cfg: &RunConfig, stats: &Stats, window: Duration, server_cpu_us: Option<u64>) -> RunReport {
+    pub fn new(
+        cfg: &RunConfig,
+        stats: &Stats,
+        window: Duration,
+        server_cpu_us: Option<u64>,
+    ) -> RunReport {
         let secs = window.as_secs_f64();
         RunReport {
             target: cfg.target.to_string(),
@@ -55,10 +62,15 @@ impl RunReport {
             errors: stats.errors(),
             error_replies: stats.error_replies,
             lost: stats.lost,
+            first_error: stats.first_error.clone(),
             hits: stats.hits,
             misses: stats.misses,
             hit_ratio: stats.hit_ratio(),
-            ops_per_sec: if secs > 0.0 { stats.replies as f64 / secs } else { 0.0 },
+            ops_per_sec: if secs > 0.0 {
+                stats.replies as f64 / secs
+            } else {
+                0.0
+            },
             latency_us: stats.latency(),
             server_cpu_us_per_request: server_cpu_us
                 .filter(|_| stats.replies > 0)
@@ -73,7 +85,9 @@ pub fn write_json(out: &mut dyn Write, rep: &RunReport) -> Result<(), Error> {
 }
 
 pub fn write_table(out: &mut dyn Write, r: &RunReport) -> Result<(), Error> {
-    let hit = r.hit_ratio.map_or("n/a".to_string(), |h| format!("{:.4}", h));
+    let hit = r
+        .hit_ratio
+        .map_or("n/a".to_string(), |h| format!("{:.4}", h));
     let mode = match r.rate {
         Some(rate) => format!("open loop at {rate:.0} ops/s"),
         None => format!("closed loop, pipeline {}", r.pipeline),
@@ -89,9 +103,30 @@ pub fn write_table(out: &mut dyn Write, r: &RunReport) -> Result<(), Error> {
          errors        {} ({} error replies, {} lost)\n\
          hit ratio     {hit} ({} hits, {} misses)\n\
          latency (us)  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n",
-        r.target, r.threads, r.client_cpus, r.connections_per_thread, r.duration_s, r.ops_per_sec,
-        r.requests, r.replies, r.errors, r.error_replies, r.lost, r.hits, r.misses,
-        l.p50, l.p90, l.p99, l.p999, l.max, l.mean,
+        r.target,
+        r.threads,
+        r.client_cpus,
+        r.connections_per_thread,
+        r.duration_s,
+        r.ops_per_sec,
+        r.requests,
+        r.replies,
+        r.errors,
+        r.error_replies,
+        r.lost,
+        r.hits,
+        r.misses,
+        l.p50,
+        l.p90,
+        l.p99,
+        l.p999,
+        l.max,
+        l.mean,
     );
-    out.write_all(text.as_bytes()).map_err(Error::io("write report"))
+    out.write_all(text.as_bytes())
+        .map_err(Error::io("write report"))?;
+    if let Some(e) = &r.first_error {
+        writeln!(out, "first error   {e}").map_err(Error::io("write report"))?;
+    }
+    Ok(())
 }

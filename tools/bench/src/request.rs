@@ -32,8 +32,19 @@ pub const EVALSHA_SCRIPT: &str = "return redis.call('GET', KEYS[1])";
 
 /// Commands whose nil reply means "miss" and whose values count as hits.
 const READS: &[&str] = &[
-    "GET", "MGET", "HGET", "HMGET", "LPOP", "RPOP", "LINDEX", "ZSCORE", "GETDEL", "GETEX",
-    "EVALSHA", "SPOP", "SRANDMEMBER",
+    "GET",
+    "MGET",
+    "HGET",
+    "HMGET",
+    "LPOP",
+    "RPOP",
+    "LINDEX",
+    "ZSCORE",
+    "GETDEL",
+    "GETEX",
+    "EVALSHA",
+    "SPOP",
+    "SRANDMEMBER",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,7 +84,7 @@ impl Template {
                     break;
                 };
                 if i > 0 {
-                    parts.push(Part::Lit(rest[..i].as_bytes().to_vec()));
+                    parts.push(Part::Lit(rest.as_bytes()[..i].to_vec()));
                 }
                 parts.push(match p {
                     "__key__" => Part::Key,
@@ -131,7 +142,9 @@ impl MixSpec {
                     .map(|(_, t)| t.to_string())
                     .ok_or_else(|| {
                         let names: Vec<&str> = NAMED.iter().map(|(n, _)| *n).collect();
-                        Error::Usage(format!("--mix: unknown command {name:?} (one of {names:?})"))
+                        Error::Usage(format!(
+                            "--mix: unknown command {name:?} (one of {names:?})"
+                        ))
                     })?;
                 Ok(MixSpec { template, weight })
             })
@@ -174,7 +187,9 @@ impl MixSpec {
 fn parse_weight(w: &str, entry: &str) -> Result<u32, Error> {
     match w.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(Error::Usage(format!("{entry:?}: weight must be a positive integer"))),
+        _ => Err(Error::Usage(format!(
+            "{entry:?}: weight must be a positive integer"
+        ))),
     }
 }
 
@@ -263,7 +278,13 @@ impl Encoder {
     }
 
     /// Appends one request made from `t` to `out`.
-    pub fn encode<R: Rng>(&mut self, t: &Template, out: &mut Vec<u8>, keys: &mut KeyGen, rng: &mut R) {
+    pub fn encode<R: Rng>(
+        &mut self,
+        t: &Template,
+        out: &mut Vec<u8>,
+        keys: &mut KeyGen,
+        rng: &mut R,
+    ) {
         out.push(b'*');
         out.extend_from_slice(itoa::Buffer::new().format(t.args.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -332,8 +353,14 @@ mod tests {
         let t = Template::parse("SET __key__ __data__", None).unwrap();
         e.encode(&t, &mut out, &mut keys, &mut rng);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$4\r\n"), "{text}");
-        assert_eq!(text.len(), "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$4\r\nxxxx\r\n".len());
+        assert!(
+            text.starts_with("*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$4\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.len(),
+            "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$4\r\nxxxx\r\n".len()
+        );
         assert!(!t.read);
         assert!(Template::parse("get x", None).unwrap().read);
     }
@@ -346,7 +373,10 @@ mod tests {
         let t = Template::parse("HSET h:__key__ f __data__", None).unwrap();
         e.encode(&t, &mut out, &mut keys, &mut rng);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("$18\r\nh:key:000000000007\r\n$1\r\nf\r\n$2\r\n"), "{text}");
+        assert!(
+            text.contains("$18\r\nh:key:000000000007\r\n$1\r\nf\r\n$2\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -361,7 +391,10 @@ mod tests {
             seen.insert(out.len());
         }
         // "*1\r\n$N\r\n" + N + "\r\n"
-        assert_eq!(seen, [8 + 3 + 2, 8 + 4 + 2, 8 + 5 + 2].into_iter().collect());
+        assert_eq!(
+            seen,
+            [8 + 3 + 2, 8 + 4 + 2, 8 + 5 + 2].into_iter().collect()
+        );
         assert!("5-3".parse::<ValueSize>().is_err());
         assert!("x".parse::<ValueSize>().is_err());
     }

@@ -46,7 +46,10 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
     let needs_script = cfg.mix.iter().any(|m| Template::needs_script(&m.template));
     let sha = if needs_script {
         let raw = Client::connect(&cfg.target)?.command(&["SCRIPT", "LOAD", EVALSHA_SCRIPT])?;
-        Some(bulk_text(&raw).ok_or_else(|| Error::Protocol("SCRIPT LOAD did not answer a SHA".into()))?)
+        Some(
+            bulk_text(&raw)
+                .ok_or_else(|| Error::Protocol("SCRIPT LOAD did not answer a SHA".into()))?,
+        )
     } else {
         None
     };
@@ -65,7 +68,9 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
         let streams = (0..cfg.connections)
             .map(|_| cfg.target.connect())
             .collect::<Result<Vec<_>, _>>()?;
-        let share = |total: u64| total / cfg.threads as u64 + u64::from((t as u64) < total % cfg.threads as u64);
+        let share = |total: u64| {
+            total / cfg.threads as u64 + u64::from((t as u64) < total % cfg.threads as u64)
+        };
         plans.push(Plan {
             streams,
             pipeline: cfg.pipeline,
@@ -107,8 +112,17 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
             if !cfg.quiet && now - last_line.0 >= Duration::from_secs(1) {
                 let total: u64 = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
                 let rate = (total - last_line.1) as f64 / (now - last_line.0).as_secs_f64();
-                let phase = if now < measure_start { " (warm-up)" } else { "" };
-                eprint!("\r[{:6.1}s] {:>12.0} ops/s  {:>12} replies{phase}      ", (now - start).as_secs_f64(), rate, total);
+                let phase = if now < measure_start {
+                    " (warm-up)"
+                } else {
+                    ""
+                };
+                eprint!(
+                    "\r[{:6.1}s] {:>12.0} ops/s  {:>12} replies{phase}      ",
+                    (now - start).as_secs_f64(),
+                    rate,
+                    total
+                );
                 let _ = std::io::stderr().flush();
                 last_line = (now, total);
             }
@@ -117,7 +131,10 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
         let cpu_after = probe.map(|p| p()).transpose();
         let results: Vec<Result<Stats, Error>> = handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Server("a load thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Server("a load thread panicked".into())))
+            })
             .collect();
         let cpu = match (cpu_error, cpu_before, cpu_after) {
             (Some(e), _, _) | (_, _, Err(e)) => Err(e),
@@ -159,7 +176,10 @@ fn fill(cfg: &RunConfig) -> Result<(), Error> {
         }
         let (replies, raw) = client.pipeline(&buf, n as usize)?;
         if replies.iter().any(|r| r.error) {
-            return Err(Error::Server(format!("fill: SET failed: {}", String::from_utf8_lossy(&raw).trim_end())));
+            return Err(Error::Server(format!(
+                "fill: SET failed: {}",
+                String::from_utf8_lossy(&raw).trim_end()
+            )));
         }
         done += n;
     }
@@ -168,7 +188,9 @@ fn fill(cfg: &RunConfig) -> Result<(), Error> {
 
 /// The CPUs a run's threads will be pinned to, for display.
 pub fn thread_cpus(cfg: &RunConfig) -> String {
-    let used: Vec<usize> = (0..cfg.threads).map(|t| cfg.cpus[t % cfg.cpus.len()]).collect();
+    let used: Vec<usize> = (0..cfg.threads)
+        .map(|t| cfg.cpus[t % cfg.cpus.len()])
+        .collect();
     let mut sorted = used.clone();
     sorted.sort_unstable();
     sorted.dedup();

@@ -59,7 +59,12 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
         warn_shared(&cpus);
         let extra = overrides(&cpus.client, a.duration, a.warmup);
         let load = w.load_args(&extra)?;
-        for spec in server_specs(a.corekv.as_deref(), &a.redis_server, a.no_peers, &cpus.server)? {
+        for spec in server_specs(
+            a.corekv.as_deref(),
+            &a.redis_server,
+            a.no_peers,
+            &cpus.server,
+        )? {
             // One reference redis per core count: plain on 1 core, with I/O threads above.
             if spec.name == "redis" && cores > 1 {
                 continue;
@@ -100,17 +105,24 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
             p.ops_per_sec,
             base.map_or("n/a".into(), |b| format!("{:.2}x", p.ops_per_sec / b)),
             p.p99_us,
-            p.server_cpu_us_per_request.map_or("n/a".into(), |c| format!("{c:.2}")),
+            p.server_cpu_us_per_request
+                .map_or("n/a".into(), |c| format!("{c:.2}")),
             p.errors
         ));
     }
     let title = format!("corekv scaling, workload {}", w.id());
-    chart::render(&points, &title, &a.out.join("scale.svg"), &a.out.join("scale.png"))?;
+    chart::render(
+        &points,
+        &title,
+        &a.out.join("scale.svg"),
+        &a.out.join("scale.png"),
+    )?;
     let result = ScaleResult {
         workload: w.id(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         points,
     };
     write_outputs(&a.out, "scale", &md, &result)?;
-    out.write_all(md.as_bytes()).map_err(Error::io("write report"))
+    out.write_all(md.as_bytes())
+        .map_err(Error::io("write report"))
 }

@@ -30,9 +30,16 @@ impl ServerSpec {
         ServerSpec {
             name: "corekv".into(),
             program: program.to_path_buf(),
-            args: ["--cores", &cpus.len().to_string(), "--bind", "127.0.0.1", "--loglevel", "warning"]
-                .map(String::from)
-                .to_vec(),
+            args: [
+                "--cores",
+                &cpus.len().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--loglevel",
+                "warning",
+            ]
+            .map(String::from)
+            .to_vec(),
             cpus: cpus.to_vec(),
         }
     }
@@ -40,11 +47,28 @@ impl ServerSpec {
     /// redis-server without persistence; with `io_threads` > 1 also reading and writing on
     /// that many I/O threads.
     pub fn redis(program: &Path, cpus: &[usize], io_threads: usize) -> ServerSpec {
-        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
-            .map(String::from)
-            .to_vec();
+        let mut args: Vec<String> = [
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec();
         let name = if io_threads > 1 {
-            args.extend(["--io-threads", &io_threads.to_string(), "--io-threads-do-reads", "yes"].map(String::from));
+            args.extend(
+                [
+                    "--io-threads",
+                    &io_threads.to_string(),
+                    "--io-threads-do-reads",
+                    "yes",
+                ]
+                .map(String::from),
+            );
             "redis-io-threads"
         } else {
             "redis"
@@ -69,13 +93,19 @@ pub struct Running {
 
 fn free_port() -> Result<u16, Error> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(Error::io("find a free port"))?;
-    Ok(l.local_addr().map_err(Error::io("find a free port"))?.port())
+    Ok(l.local_addr()
+        .map_err(Error::io("find a free port"))?
+        .port())
 }
 
 /// Starts `spec` on a free port, pinned to its CPUs, and waits until it answers PING.
 pub fn start(spec: &ServerSpec) -> Result<Running, Error> {
     let port = free_port()?;
-    let log = std::env::temp_dir().join(format!("corekv-bench-{}-{}-{port}.log", std::process::id(), spec.name));
+    let log = std::env::temp_dir().join(format!(
+        "corekv-bench-{}-{}-{port}.log",
+        std::process::id(),
+        spec.name
+    ));
     let out = File::create(&log).map_err(Error::io(format!("create {}", log.display())))?;
     let err = out.try_clone().map_err(Error::io("clone log file"))?;
     let mut cmd = Command::new(&spec.program);
@@ -130,7 +160,8 @@ impl Running {
                     self.log_tail()
                 )));
             }
-            if let Ok(raw) = Client::connect(&self.target()).and_then(|mut c| c.command(&["PING"])) {
+            if let Ok(raw) = Client::connect(&self.target()).and_then(|mut c| c.command(&["PING"]))
+            {
                 if raw == b"+PONG\r\n" {
                     return Ok(());
                 }
@@ -149,10 +180,16 @@ impl Running {
 
     /// A field of INFO server (`redis_version`).
     fn info_field(&self, name: &str) -> Option<String> {
-        let raw = Client::connect(&self.target()).ok()?.command(&["INFO", "server"]).ok()?;
+        let raw = Client::connect(&self.target())
+            .ok()?
+            .command(&["INFO", "server"])
+            .ok()?;
         let text = String::from_utf8_lossy(&raw).into_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_string())
+        })
     }
 
     /// User + system CPU time of the whole process (all threads) so far, in microseconds.
@@ -166,7 +203,11 @@ impl Running {
     /// Empties the server and runs `load` against it, measuring its CPU time per request.
     pub fn bench(&self, load: &LoadArgs, quiet: bool) -> Result<RunReport, Error> {
         if self.child_exited() {
-            return Err(Error::Server(format!("{} is not running:\n{}", self.spec.name, self.log_tail())));
+            return Err(Error::Server(format!(
+                "{} is not running:\n{}",
+                self.spec.name,
+                self.log_tail()
+            )));
         }
         Client::connect(&self.target())?.command(&["FLUSHALL"])?;
         let cfg = load.config(self.target(), quiet)?;
@@ -177,7 +218,10 @@ impl Running {
     fn child_exited(&self) -> bool {
         // /proc/PID exists while the child runs (or is an unreaped zombie, state Z).
         std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .map(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+            .map(|s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
             .unwrap_or(true)
     }
 }
@@ -253,7 +297,11 @@ pub struct CpuSplit {
 
 /// Servers get `server` (or the first `server_count` allowed CPUs); the client gets `client`
 /// (or the remaining CPUs, or every allowed CPU when none remain).
-pub fn split_cpus(server: Option<&str>, client: Option<&str>, server_count: usize) -> Result<CpuSplit, Error> {
+pub fn split_cpus(
+    server: Option<&str>,
+    client: Option<&str>,
+    server_count: usize,
+) -> Result<CpuSplit, Error> {
     let allowed = affinity::allowed_cpus()?;
     let server = match server {
         Some(list) => affinity::parse_cpu_list(list)?,
@@ -270,7 +318,11 @@ pub fn split_cpus(server: Option<&str>, client: Option<&str>, server_count: usiz
     let client = match client {
         Some(list) => affinity::parse_cpu_list(list)?,
         None => {
-            let rest: Vec<usize> = allowed.iter().copied().filter(|c| !server.contains(c)).collect();
+            let rest: Vec<usize> = allowed
+                .iter()
+                .copied()
+                .filter(|c| !server.contains(c))
+                .collect();
             if rest.is_empty() {
                 allowed
             } else {
@@ -279,7 +331,11 @@ pub fn split_cpus(server: Option<&str>, client: Option<&str>, server_count: usiz
         }
     };
     let shared = client.iter().any(|c| server.contains(c));
-    Ok(CpuSplit { server, client, shared })
+    Ok(CpuSplit {
+        server,
+        client,
+        shared,
+    })
 }
 
 #[cfg(test)]

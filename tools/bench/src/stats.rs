@@ -23,6 +23,8 @@ pub struct Stats {
     pub lost: u64,
     /// Non-nil values in replies to reads.
     pub hits: u64,
+    /// The first error reply, to say what failed.
+    pub first_error: Option<String>,
     /// Nil values in replies to reads.
     pub misses: u64,
 }
@@ -39,6 +41,7 @@ impl Default for Stats {
             lost: 0,
             hits: 0,
             misses: 0,
+            first_error: None,
         }
     }
 }
@@ -77,6 +80,9 @@ impl Stats {
         self.lost += other.lost;
         self.hits += other.hits;
         self.misses += other.misses;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
     }
 
     /// Error replies plus lost requests.

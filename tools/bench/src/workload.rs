@@ -42,13 +42,17 @@ struct Flags {
 
 impl WorkloadFile {
     pub fn load(path: &Path) -> Result<WorkloadFile, Error> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(format!("read {}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(Error::io(format!("read {}", path.display())))?;
         let w: WorkloadFile = serde_json::from_str(&text)
             .map_err(|e| Error::Usage(format!("workload {}: {e}", path.display())))?;
         w.load_args(&[])?;
         if let Some(r) = &w.rate_from {
             if !(r.fraction > 0.0 && r.fraction.is_finite()) {
-                return Err(Error::Usage(format!("workload {}: rate_from.fraction must be > 0", path.display())));
+                return Err(Error::Usage(format!(
+                    "workload {}: rate_from.fraction must be > 0",
+                    path.display()
+                )));
             }
         }
         Ok(w)
@@ -103,7 +107,12 @@ mod tests {
             rate_from: None,
         };
         assert_eq!(w.load_args(&[]).unwrap().pipeline, 16);
-        assert_eq!(w.load_args(&["--pipeline".into(), "4".into()]).unwrap().pipeline, 4);
+        assert_eq!(
+            w.load_args(&["--pipeline".into(), "4".into()])
+                .unwrap()
+                .pipeline,
+            4
+        );
         assert!(w.load_args(&["--bogus".into()]).is_err());
     }
 }
