@@ -207,7 +207,16 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
             .map(|s| ServerInfo {
                 name: s.spec.name.clone(),
                 version: s.version.clone(),
-                command: format!("{} {}", s.spec.program.display(), s.spec.args.join(" ")),
+                command: std::iter::once(s.spec.program.display().to_string())
+                    .chain(s.spec.args.iter().map(|a| {
+                        if a.is_empty() {
+                            "''".into()
+                        } else {
+                            a.clone()
+                        }
+                    }))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 cpus: affinity::format_cpu_list(&s.spec.cpus),
             })
             .collect(),
