@@ -164,6 +164,7 @@ fn draw<DB: DrawingBackend>(
         .y_desc("p99 (us)")
         .x_labels(max_cores + 1)
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
     for s in &servers {

@@ -47,8 +47,9 @@ pub struct Plan {
     pub pipeline: usize,
     /// Measured requests this thread sends (with `--requests`).
     pub budget: Option<u64>,
-    /// Requests per second this thread offers (open loop).
-    pub rate: Option<f64>,
+    /// Requests per second this thread offers (open loop), and how far its schedule is
+    /// shifted from the run's start (so threads interleave instead of sending together).
+    pub rate: Option<(f64, Duration)>,
     pub cpu: Option<usize>,
     pub seed: u64,
 }
@@ -154,7 +155,16 @@ impl Conn {
                 Ok(0) => {
                     return Err(Error::Server("server closed the connection".into()));
                 }
-                Ok(n) => self.filled += n,
+                Ok(n) => {
+                    let asked = self.input.len() - self.filled;
+                    self.filled += n;
+                    // A short read emptied the socket; data arriving later raises a new
+                    // (edge-triggered) event, so the extra read that would say WouldBlock is
+                    // saved.
+                    if n < asked {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io("read from server")(e)),
@@ -252,7 +262,9 @@ pub fn run(
         c.register(&poll, Token(i))
             .map_err(Error::io("register socket"))?;
     }
-    let mut schedule = plan.rate.map(|r| Schedule::new(r, times.start));
+    let mut schedule = plan
+        .rate
+        .map(|(r, phase)| Schedule::new(r, times.start + phase));
     let mut events = Events::with_capacity(1024);
     let mut stats = Stats::default();
     let mut replies = 0u64;

@@ -75,7 +75,12 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
             streams,
             pipeline: cfg.pipeline,
             budget: cfg.requests.map(share),
-            rate: cfg.rate.map(|r| r / cfg.threads as f64),
+            rate: cfg.rate.map(|r| {
+                (
+                    r / cfg.threads as f64,
+                    Duration::from_secs_f64(t as f64 / r),
+                )
+            }),
             cpu: Some(cfg.cpus[t % cfg.cpus.len()]),
             seed: cfg.seed.wrapping_add(t as u64 * 0x9E37_79B9),
         });
