@@ -18,6 +18,7 @@ pub struct Point {
     pub ops_per_sec: f64,
     pub p99_us: f64,
     pub server_cpu_us_per_request: Option<f64>,
+    pub client_cpu_utilization: Option<f64>,
     pub errors: u64,
     pub shared_cpus: bool,
 }
@@ -199,6 +200,7 @@ mod tests {
             ops_per_sec: ops,
             p99_us: 100.0,
             server_cpu_us_per_request: None,
+            client_cpu_utilization: None,
             errors: 0,
             shared_cpus: false,
         };

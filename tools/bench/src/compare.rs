@@ -274,13 +274,13 @@ fn markdown(r: &CompareResult) -> String {
     for sv in &r.servers {
         s.push_str(&format!("- {} {}: `{}`\n", sv.name, sv.version, sv.command));
     }
-    s.push_str("\n| workload | server | ops/s | p50 us | p99 us | p99.9 us | max us | server CPU us/req | hit ratio | errors |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("\n| workload | server | ops/s | p50 us | p99 us | p99.9 us | max us | server CPU us/req | client CPU busy | hit ratio | errors |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for m in &r.results {
         let x = &m.report;
         let l = &x.latency_us;
         s.push_str(&format!(
-            "| {}{} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} |\n",
+            "| {}{} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
             m.workload,
             x.rate.map_or(String::new(), |r| format!(" @{r:.0}/s")),
             m.server,
@@ -290,6 +290,7 @@ fn markdown(r: &CompareResult) -> String {
             l.p999,
             l.max,
             opt(x.server_cpu_us_per_request, 2),
+            opt(x.client_cpu_utilization.map(|u| u * 100.0), 0) + "%",
             opt(x.hit_ratio, 3),
             x.errors
         ));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::run::{thread_cpus, RunConfig};
+use crate::run::{thread_cpus, CpuUse, RunConfig};
 use crate::stats::{Latency, Stats};
 use crate::Error;
 
@@ -39,15 +39,13 @@ pub struct RunReport {
     /// Server CPU time (user + system) per measured reply, when the server was ours.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_us_per_request: Option<f64>,
+    /// How busy the load threads were in the window (CPU time / (window x threads)); near 1.0
+    /// means the client, not the server, was the limit.
+    pub client_cpu_utilization: Option<f64>,
 }
 
 impl RunReport {
-    pub fn new(
-        cfg: &RunConfig,
-        stats: &Stats,
-        window: Duration,
-        server_cpu_us: Option<u64>,
-    ) -> RunReport {
+    pub fn new(cfg: &RunConfig, stats: &Stats, window: Duration, cpu: CpuUse) -> RunReport {
         let secs = window.as_secs_f64();
         RunReport {
             target: cfg.target.to_string(),
@@ -72,9 +70,14 @@ impl RunReport {
                 0.0
             },
             latency_us: stats.latency(),
-            server_cpu_us_per_request: server_cpu_us
+            server_cpu_us_per_request: cpu
+                .server_us
                 .filter(|_| stats.replies > 0)
                 .map(|us| us as f64 / stats.replies as f64),
+            client_cpu_utilization: cpu
+                .client_us
+                .filter(|_| secs > 0.0)
+                .map(|us| us as f64 / (secs * 1e6 * cfg.threads as f64)),
         }
     }
 }
@@ -102,7 +105,8 @@ pub fn write_table(out: &mut dyn Write, r: &RunReport) -> Result<(), Error> {
          replies       {}\n\
          errors        {} ({} error replies, {} lost)\n\
          hit ratio     {hit} ({} hits, {} misses)\n\
-         latency (us)  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n",
+         latency (us)  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n\
+         client CPU    {}\n",
         r.target,
         r.threads,
         r.client_cpus,
@@ -122,6 +126,8 @@ pub fn write_table(out: &mut dyn Write, r: &RunReport) -> Result<(), Error> {
         l.p999,
         l.max,
         l.mean,
+        r.client_cpu_utilization
+            .map_or("n/a".into(), |u| format!("{:.0}% busy", u * 100.0)),
     );
     out.write_all(text.as_bytes())
         .map_err(Error::io("write report"))?;

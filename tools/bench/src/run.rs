@@ -93,7 +93,10 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
         end: cfg.duration.map(|d| measure_start + d),
     };
     let progress: Vec<AtomicU64> = (0..cfg.threads).map(|_| AtomicU64::new(0)).collect();
-    let (results, cpu_us, finished) = std::thread::scope(|scope| {
+    let own_cpu = || crate::server::proc_cpu_us("/proc/self/stat");
+    let mut server_cpu = CpuWindow::new(probe);
+    let mut client_cpu = CpuWindow::new(Some(&own_cpu));
+    let (results, finished) = std::thread::scope(|scope| {
         let handles: Vec<_> = plans
             .into_iter()
             .zip(&progress)
@@ -102,17 +105,13 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
                 scope.spawn(move || driver::run(w, plan, times, p))
             })
             .collect();
-        let mut cpu_before = None;
         let mut last_line = (start, 0u64);
-        let mut cpu_error = None;
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
             let now = Instant::now();
-            if cpu_before.is_none() && now >= measure_start {
-                match probe.map(|p| p()).transpose() {
-                    Ok(v) => cpu_before = Some(v),
-                    Err(e) => cpu_error = Some(e),
-                }
+            if now >= measure_start {
+                server_cpu.begin();
+                client_cpu.begin();
             }
             if !cfg.quiet && now - last_line.0 >= Duration::from_secs(1) {
                 let total: u64 = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
@@ -133,7 +132,8 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
             }
         }
         let finished = Instant::now();
-        let cpu_after = probe.map(|p| p()).transpose();
+        server_cpu.end();
+        client_cpu.end();
         let results: Vec<Result<Stats, Error>> = handles
             .into_iter()
             .map(|h| {
@@ -141,12 +141,7 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
                     .unwrap_or_else(|_| Err(Error::Server("a load thread panicked".into())))
             })
             .collect();
-        let cpu = match (cpu_error, cpu_before, cpu_after) {
-            (Some(e), _, _) | (_, _, Err(e)) => Err(e),
-            (None, Some(Some(b)), Ok(Some(a))) => Ok(Some(a.saturating_sub(b))),
-            _ => Ok(None),
-        };
-        (results, cpu, finished)
+        (results, finished)
     });
     if !cfg.quiet {
         eprintln!();
@@ -159,8 +154,52 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
         Some(end) => end.min(finished) - measure_start,
         None => finished.saturating_duration_since(measure_start),
     };
-    let server_cpu_us = cpu_us?;
-    Ok(RunReport::new(cfg, &stats, window, server_cpu_us))
+    let cpu = CpuUse {
+        server_us: server_cpu.used()?,
+        client_us: client_cpu.used()?,
+    };
+    Ok(RunReport::new(cfg, &stats, window, cpu))
+}
+
+/// CPU time (microseconds) the server and this load generator used in the measured window.
+pub struct CpuUse {
+    pub server_us: Option<u64>,
+    pub client_us: Option<u64>,
+}
+
+/// A process's CPU time between `begin` (the first call counts) and `end`.
+struct CpuWindow<'a> {
+    probe: Option<CpuProbe<'a>>,
+    begin: Option<Result<u64, Error>>,
+    end: Option<Result<u64, Error>>,
+}
+
+impl<'a> CpuWindow<'a> {
+    fn new(probe: Option<CpuProbe<'a>>) -> Self {
+        CpuWindow {
+            probe,
+            begin: None,
+            end: None,
+        }
+    }
+
+    fn begin(&mut self) {
+        if self.begin.is_none() {
+            self.begin = self.probe.map(|p| p());
+        }
+    }
+
+    fn end(&mut self) {
+        self.end = self.probe.map(|p| p());
+    }
+
+    /// The time used, or `None` without a probe or when the window never began.
+    fn used(self) -> Result<Option<u64>, Error> {
+        match (self.begin, self.end) {
+            (Some(b), Some(e)) => Ok(Some(e?.saturating_sub(b?))),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// SETs every key of the key space once, pipelined, before the run.

@@ -80,6 +80,7 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
                 ops_per_sec: r.ops_per_sec,
                 p99_us: r.latency_us.p99,
                 server_cpu_us_per_request: r.server_cpu_us_per_request,
+                client_cpu_utilization: r.client_cpu_utilization,
                 errors: r.errors,
                 shared_cpus: cpus.shared,
             });
@@ -87,7 +88,7 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
     }
     let mut md = format!(
         "Workload {} ({}), corekv with 1..{max} cores; `*` = client shares the server's CPUs.\n\n\
-         | server | cores | ops/s | vs 1 core | p99 us | server CPU us/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+         | server | cores | ops/s | vs 1 core | p99 us | server CPU us/req | client CPU busy | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
         w.id(),
         w.description
     );
@@ -98,7 +99,7 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
             .map(|b| b.ops_per_sec)
             .filter(|b| *b > 0.0);
         md.push_str(&format!(
-            "| {} | {}{} | {:.0} | {} | {:.1} | {} | {} |\n",
+            "| {} | {}{} | {:.0} | {} | {:.1} | {} | {} | {} |\n",
             p.server,
             p.cores,
             if p.shared_cpus { "*" } else { "" },
@@ -107,6 +108,8 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
             p.p99_us,
             p.server_cpu_us_per_request
                 .map_or("n/a".into(), |c| format!("{c:.2}")),
+            p.client_cpu_utilization
+                .map_or("n/a".into(), |u| format!("{:.0}%", u * 100.0)),
             p.errors
         ));
     }

@@ -194,10 +194,7 @@ impl Running {
 
     /// User + system CPU time of the whole process (all threads) so far, in microseconds.
     pub fn cpu_us(&self) -> Result<u64, Error> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat = std::fs::read_to_string(&path).map_err(Error::io(format!("read {path}")))?;
-        cpu_us_from_stat(&stat, clock_ticks())
-            .ok_or_else(|| Error::Server(format!("{path}: unexpected format")))
+        proc_cpu_us(&format!("/proc/{}/stat", self.pid()))
     }
 
     /// Empties the server and runs `load` against it, measuring its CPU time per request.
@@ -232,6 +229,13 @@ impl Drop for Running {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// User + system CPU time in microseconds from a /proc/PID/stat file.
+pub fn proc_cpu_us(path: &str) -> Result<u64, Error> {
+    let stat = std::fs::read_to_string(path).map_err(Error::io(format!("read {path}")))?;
+    cpu_us_from_stat(&stat, clock_ticks())
+        .ok_or_else(|| Error::Server(format!("{path}: unexpected format")))
 }
 
 fn clock_ticks() -> u64 {
