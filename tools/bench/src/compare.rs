@@ -26,15 +26,8 @@ pub struct CompareArgs {
     /// Overrides each workload's warm-up.
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// corekv binary (default: next to corekv-bench).
-    #[arg(long)]
-    pub corekv: Option<PathBuf>,
-    /// redis-server binary or name on PATH; skipped when not installed.
-    #[arg(long, default_value = "redis-server")]
-    pub redis_server: String,
-    /// Only corekv.
-    #[arg(long)]
-    pub no_peers: bool,
+    #[command(flatten)]
+    pub servers: ServerArgs,
     /// CPUs for each server (default: the first allowed CPU).
     #[arg(long)]
     pub server_cpus: Option<String>,
@@ -46,6 +39,23 @@ pub struct CompareArgs {
     pub out: PathBuf,
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Which servers `compare` and `scale` start.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// corekv binary (default: next to corekv-bench).
+    #[arg(long)]
+    pub corekv: Option<PathBuf>,
+    /// An extra corekv flag (repeatable), e.g. --corekv-arg=--io-memory --corekv-arg=256kb.
+    #[arg(long = "corekv-arg", allow_hyphen_values = true)]
+    pub corekv_args: Vec<String>,
+    /// redis-server binary or name on PATH; skipped when not installed.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: String,
+    /// Only corekv.
+    #[arg(long)]
+    pub no_peers: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -85,16 +95,13 @@ pub struct CompareResult {
     pub ratios: Vec<Ratio>,
 }
 
-/// The servers to compare: corekv and, unless `no_peers`, redis-server (plain, and with
+/// The servers to compare: corekv and, unless `--no-peers`, redis-server (plain, and with
 /// I/O threads when it has more than one CPU).
-pub fn server_specs(
-    corekv: Option<&Path>,
-    redis: &str,
-    no_peers: bool,
-    cpus: &[usize],
-) -> Result<Vec<ServerSpec>, Error> {
-    let mut specs = vec![ServerSpec::corekv(&server::find_corekv(corekv)?, cpus)];
-    if !no_peers {
+pub fn server_specs(a: &ServerArgs, cpus: &[usize]) -> Result<Vec<ServerSpec>, Error> {
+    let corekv = server::find_corekv(a.corekv.as_deref())?;
+    let mut specs = vec![ServerSpec::corekv(&corekv, cpus, &a.corekv_args)];
+    if !a.no_peers {
+        let redis = &a.redis_server;
         match server::find_program(redis) {
             Some(path) => {
                 specs.push(ServerSpec::redis(&path, cpus, 1));
@@ -153,12 +160,7 @@ pub fn main(a: &CompareArgs, out: &mut dyn Write) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     // Open-loop workloads need the peak of the workload they refer to first.
     workloads.sort_by_key(|w| w.rate_from.is_some());
-    let specs = server_specs(
-        a.corekv.as_deref(),
-        &a.redis_server,
-        a.no_peers,
-        &cpus.server,
-    )?;
+    let specs = server_specs(&a.servers, &cpus.server)?;
     let servers = specs
         .iter()
         .map(server::start)

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::chart::{self, Point};
 use crate::cli::parse_duration;
-use crate::compare::{overrides, server_specs, warn_shared, write_outputs};
+use crate::compare::{overrides, server_specs, warn_shared, write_outputs, ServerArgs};
 use crate::server::{self};
 use crate::workload::WorkloadFile;
 use crate::{affinity, Error};
@@ -26,12 +26,8 @@ pub struct ScaleArgs {
     pub duration: Option<Duration>,
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    #[arg(long)]
-    pub corekv: Option<PathBuf>,
-    #[arg(long, default_value = "redis-server")]
-    pub redis_server: String,
-    #[arg(long)]
-    pub no_peers: bool,
+    #[command(flatten)]
+    pub servers: ServerArgs,
     /// Where scale.{md,json,svg,png} go.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
@@ -59,12 +55,7 @@ pub fn main(a: &ScaleArgs, out: &mut dyn Write) -> Result<(), Error> {
         warn_shared(&cpus);
         let extra = overrides(&cpus.client, a.duration, a.warmup);
         let load = w.load_args(&extra)?;
-        for spec in server_specs(
-            a.corekv.as_deref(),
-            &a.redis_server,
-            a.no_peers,
-            &cpus.server,
-        )? {
+        for spec in server_specs(&a.servers, &cpus.server)? {
             // One reference redis per core count: plain on 1 core, with I/O threads above.
             if spec.name == "redis" && cores > 1 {
                 continue;

@@ -25,21 +25,23 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// corekv with one executor per CPU of `cpus`.
-    pub fn corekv(program: &Path, cpus: &[usize]) -> ServerSpec {
+    /// corekv with one executor per CPU of `cpus`, plus `extra` flags.
+    pub fn corekv(program: &Path, cpus: &[usize], extra: &[String]) -> ServerSpec {
+        let mut args: Vec<String> = [
+            "--cores",
+            &cpus.len().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--loglevel",
+            "warning",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend_from_slice(extra);
         ServerSpec {
             name: "corekv".into(),
             program: program.to_path_buf(),
-            args: [
-                "--cores",
-                &cpus.len().to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--loglevel",
-                "warning",
-            ]
-            .map(String::from)
-            .to_vec(),
+            args,
             cpus: cpus.to_vec(),
         }
     }
