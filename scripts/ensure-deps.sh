@@ -12,6 +12,8 @@ if [ "${COREKV_WITH_REDIS:-0}" = 1 ]; then
     command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
     command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
+    # corekv-bench scale draws its PNG chart with DejaVu Sans.
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
