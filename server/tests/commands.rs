@@ -10,38 +10,11 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use raw::{Raw, Resp};
-use redis::{Connection, FromRedisValue, Value};
-use support::Server;
+use redis::{Connection, Value};
+use support::{command, err, now_ms, q, Server};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn command(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
-
-/// Runs a command that must succeed.
-fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    command(args)
-        .query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-/// Runs a command that must fail; returns the error reply's full text ("ERR ...").
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    match command(args).query::<Value>(con) {
-        Ok(v) => panic!("{args:?} succeeded with {v:?}, expected an error"),
-        Err(e) => match (e.code(), e.detail()) {
-            (Some(code), Some(detail)) => format!("{code} {detail}"),
-            (Some(code), None) => code.to_string(),
-            _ => panic!("{args:?}: not an error reply: {e:?}"),
-        },
-    }
-}
 
 fn ok(con: &mut Connection, args: &[&str]) {
     let v: Value = q(con, args);
@@ -61,13 +34,6 @@ fn now_secs() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// CRC16/XMODEM, as Redis Cluster hashes keys.

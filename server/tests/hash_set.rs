@@ -9,28 +9,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 
 use raw::{Raw, Resp};
-use redis::{Connection, FromRedisValue, Value};
-use support::Server;
-
-fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    match c.query::<Value>(con) {
-        Ok(v) => panic!("{args:?} succeeded with {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-    }
-}
+use redis::Connection;
+use support::{err, q, Server};
 
 fn encoding(con: &mut Connection, key: &str) -> String {
     q(con, &["OBJECT", "ENCODING", key])

@@ -6,29 +6,8 @@ mod support;
 
 use std::collections::VecDeque;
 
-use redis::{Connection, FromRedisValue, Value};
-use support::{keys_on_both_shards, Server};
-
-fn command(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
-
-fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    command(args)
-        .query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    match command(args).query::<Value>(con) {
-        Ok(v) => panic!("{args:?} succeeded with {v:?}, expected an error"),
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-    }
-}
+use redis::{Connection, Value};
+use support::{err, keys_on_both_shards, q, Server};
 
 fn range(con: &mut Connection, key: &str) -> Vec<String> {
     q(con, &["LRANGE", key, "0", "-1"])

@@ -4,25 +4,8 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use redis::{Connection, FromRedisValue, Value};
-use support::Server;
-
-fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use support::{now_ms, q, Server};
 
 fn parse_id(id: &str) -> (i64, i64) {
     let (ms, seq) = id.split_once('-').expect("an ID has a dash");

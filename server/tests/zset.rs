@@ -6,17 +6,8 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use redis::{Connection, FromRedisValue};
-use support::Server;
-
-fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
+use redis::Connection;
+use support::{q, Server};
 
 /// Fills `key` with `n` members `m0..` scored `i % 7`; returns member → score.
 fn fill(con: &mut Connection, key: &str, n: usize) -> HashMap<String, f64> {

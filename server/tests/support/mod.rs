@@ -6,7 +6,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::{Connection, FromRedisValue, Value};
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; there is a small window before reuse).
 pub fn free_port() -> u16 {
@@ -220,6 +222,42 @@ impl Server {
             b"+OK\r\n+PONG\r\n",
         )
     }
+}
+
+/// A `redis` crate command from its words (`["SET", "k", "v"]`).
+pub fn command(args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c
+}
+
+/// Runs a command that must succeed.
+pub fn q<T: FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
+    command(args)
+        .query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs a command that must fail; returns the error reply's full text ("ERR ...").
+pub fn err(con: &mut Connection, args: &[&str]) -> String {
+    match command(args).query::<Value>(con) {
+        Ok(v) => panic!("{args:?} succeeded with {v:?}, expected an error"),
+        Err(e) => match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            (Some(code), None) => code.to_string(),
+            _ => panic!("{args:?}: not an error reply: {e:?}"),
+        },
+    }
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// Waits for `child` to exit within `limit`; kills it and fails the test naming `what` if not.

@@ -2,13 +2,11 @@
 
 use bytes::Bytes;
 use corekv_net::Reply;
-use rand::seq::index;
 use rand::Rng;
 
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::collection::{
-    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
-    scan_reply,
+    parse_sample_count, peek, read_with_rng, remove_items, sample_positions, scan_command,
 };
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
@@ -97,19 +95,7 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let fields = &args[2..];
-    match peek::<Hash>(ctx, &args[1]) {
-        Ok(Some(h)) if fields.iter().any(|f| h.contains(f)) => {}
-        Ok(_) => return Reply::Int(0),
-        Err(e) => return e,
-    }
-    let removed = match ctx.update_as::<Hash>(&args[1]) {
-        Ok(Some(h)) => fields.iter().filter(|f| h.remove(f)).count(),
-        Ok(None) => 0,
-        Err(e) => return e,
-    };
-    ctx.remove_if_empty::<Hash>(&args[1]);
-    Reply::Int(removed as i64)
+    remove_items(ctx, &args[1], &args[2..], Hash::contains, Hash::remove)
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -232,21 +218,8 @@ fn random_fields(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         (Some(h), rng) if count != 0 => (h, rng),
         _ => return Ok(Reply::Array(Vec::new())),
     };
-    let len = hash.len();
-    let positions: Vec<usize> = if count < 0 {
-        // With repetition, in random order.
-        let picks = repeated_picks(count)?;
-        (0..picks).map(|_| rng.gen_range(0..len)).collect()
-    } else if count as u64 >= len as u64 {
-        (0..len).collect()
-    } else {
-        // Distinct fields; a compact hash gives them in its own order, as Redis does.
-        let mut p = index::sample(rng, len, count as usize).into_vec();
-        if hash.is_compact() {
-            p.sort_unstable();
-        }
-        p
-    };
+    // Distinct fields from a compact hash come in its own order, as Redis gives them.
+    let positions = sample_positions(rng, hash.len(), count, hash.is_compact())?;
     let entries = positions.into_iter().filter_map(|i| hash.get_index(i));
     let bulk = |b: &Bytes| Reply::Bulk(b.clone());
     Ok(if with_values {
@@ -259,27 +232,18 @@ fn random_fields(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
 /// HSCAN key cursor [MATCH pattern] [COUNT count]. A compact hash comes back whole with
 /// cursor 0, like Redis's listpack.
 pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    scan(ctx, args).unwrap_or_else(|e| e)
-}
-
-fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
-    let cursor = parse_cursor(&args[2])?;
-    let Some(hash) = ctx.read_as::<Hash>(&args[1])? else {
-        return Ok(scan_reply(0, Vec::new()));
-    };
-    let opts = parse_scan_options(args)?;
-    let mut out = Vec::new();
-    let mut visit = |f: &Bytes, v: &Bytes| {
-        if opts.matches(f) {
-            out.push(Reply::Bulk(f.clone()));
-            out.push(Reply::Bulk(v.clone()));
+    scan_command::<Hash>(ctx, args, |hash, cursor, opts, out| {
+        let mut visit = |f: &Bytes, v: &Bytes| {
+            if opts.matches(f) {
+                out.push(Reply::Bulk(f.clone()));
+                out.push(Reply::Bulk(v.clone()));
+            }
+        };
+        if hash.is_compact() {
+            hash.iter().for_each(|(f, v)| visit(f, v));
+            0
+        } else {
+            hash.scan(cursor, opts.count, visit)
         }
-    };
-    let next = if hash.is_compact() {
-        hash.iter().for_each(|(f, v)| visit(f, v));
-        0
-    } else {
-        hash.scan(cursor, opts.count, visit)
-    };
-    Ok(scan_reply(next, out))
+    })
 }

@@ -2,12 +2,11 @@
 //! serve what is there now and otherwise return the null Redis sends on timeout; the server
 //! blocks on that reply and runs the handler again when a key is written.
 
-use std::ops::Range;
-
 use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::{int_arg, is, parse_f64, parse_i64};
+use crate::cmd::collection::{clamp_range, peek};
 use crate::command::{
     display_name, k, numkeys_keys, spec, CommandSpec, Route, NO_KEYS, ONE_KEY, R, RS, W, WD, WDF,
     WF,
@@ -15,7 +14,7 @@ use crate::command::{
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
-use crate::types::{Collection, List};
+use crate::types::List;
 
 const BLOCKING_POP: &[&str] = &["write", "noscript", "blocking"];
 const BLOCKING_MOVE: &[&str] = &["write", "denyoom", "noscript", "blocking"];
@@ -61,15 +60,6 @@ fn bulk(value: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(value))
 }
 
-/// A list looked up the way Redis's `lookupKeyWrite` does: no hit/miss counting, no write yet.
-fn peek_list<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c List>, Reply> {
-    let now = ctx.now_ms;
-    match ctx.db().peek(key, now) {
-        None => Ok(None),
-        Some(e) => List::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
-    }
-}
-
 /// A list to change that the caller has seen exists.
 fn list_mut<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut List, Reply> {
     ctx.update_as::<List>(key)?.ok_or_else(errors::no_such_key)
@@ -106,21 +96,6 @@ pub fn timeout_arg(arg: &[u8]) -> Result<u64, Reply> {
         return Err(Reply::error("ERR timeout is negative"));
     }
     Ok(ms as u64)
-}
-
-/// Clamps LRANGE/LTRIM style indexes (negative from the tail) to the list; None when empty.
-fn clamp_range(start: i64, end: i64, len: usize) -> Option<Range<usize>> {
-    let len = len as i64;
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 { len + end } else { end };
-    if start > end || start >= len {
-        return None;
-    }
-    Some(start as usize..(end.min(len - 1) + 1) as usize)
 }
 
 /// A LINDEX/LSET index (negative from the tail) as a position in the list.
@@ -205,7 +180,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Result<Reply, Reply> {
     };
     if count == Some(0) {
         // Redis answers before touching the list.
-        let exists = peek_list(ctx, &args[1])?.is_some();
+        let exists = peek::<List>(ctx, &args[1])?.is_some();
         return Ok(if exists {
             Reply::Array(Vec::new())
         } else {
@@ -270,7 +245,7 @@ pub fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// LSET key index element
 pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply((|| {
-        let list = peek_list(ctx, &args[1])?.ok_or_else(errors::no_such_key)?;
+        let list = peek::<List>(ctx, &args[1])?.ok_or_else(errors::no_such_key)?;
         let index = int_arg(&args[2])?;
         let at =
             position(index, list.len()).ok_or_else(|| Reply::error("ERR index out of range"))?;
@@ -291,7 +266,7 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else {
             return Err(errors::syntax());
         };
-        let Some(list) = peek_list(ctx, &args[1])? else {
+        let Some(list) = peek::<List>(ctx, &args[1])? else {
             return Ok(Reply::Int(0));
         };
         let Some(pivot) = list.iter().position(|e| e == &args[3][..]) else {
@@ -308,7 +283,7 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply((|| {
         let count = int_arg(&args[2])?;
-        if peek_list(ctx, &args[1])?.is_none() {
+        if peek::<List>(ctx, &args[1])?.is_none() {
             return Ok(Reply::Int(0));
         }
         let from = if count < 0 { End::Tail } else { End::Head };
@@ -324,7 +299,7 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply((|| {
         let (start, stop) = (int_arg(&args[2])?, int_arg(&args[3])?);
-        let Some(list) = peek_list(ctx, &args[1])? else {
+        let Some(list) = peek::<List>(ctx, &args[1])? else {
             return Ok(Reply::Ok);
         };
         let len = list.len();
@@ -447,10 +422,10 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Pops from `src` and pushes onto `dst` (LMOVE's core): the element, or nil when `src` is
 /// missing. With `src == dst` the element rotates within the one list.
 fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Reply, Reply> {
-    if peek_list(ctx, src)?.is_none() {
+    if peek::<List>(ctx, src)?.is_none() {
         return Ok(Reply::Nil);
     }
-    peek_list(ctx, dst)?;
+    peek::<List>(ctx, dst)?;
     let limit = node_limit(ctx);
     let source = list_mut(ctx, src)?;
     let Some(value) = source.pop(from) else {
@@ -497,7 +472,7 @@ pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// The first of `keys` holding a list, in order; WRONGTYPE if another type comes first.
 fn first_list<'k>(ctx: &mut Ctx, keys: &'k [Bytes]) -> Result<Option<&'k Bytes>, Reply> {
     for key in keys {
-        if peek_list(ctx, key)?.is_some() {
+        if peek::<List>(ctx, key)?.is_some() {
             return Ok(Some(key));
         }
     }
@@ -600,13 +575,7 @@ mod tests {
     }
 
     #[test]
-    fn ranges_and_indexes_clamp_like_redis() {
-        assert_eq!(clamp_range(0, -1, 5), Some(0..5));
-        assert_eq!(clamp_range(-100, 100, 5), Some(0..5));
-        assert_eq!(clamp_range(3, 1, 5), None);
-        assert_eq!(clamp_range(5, 10, 5), None);
-        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some(0..5));
-        assert_eq!(clamp_range(0, -1, 0), None);
+    fn indexes_clamp_like_redis() {
         assert_eq!(position(-1, 3), Some(2));
         assert_eq!(position(-4, 3), None);
         assert_eq!(position(3, 3), None);

@@ -124,27 +124,14 @@ impl Hash {
         (0..self.len()).filter_map(|i| self.get_index(i))
     }
 
-    /// One step of an HSCAN walk over positions downwards from `cursor` (0 starts at the
-    /// top), visiting up to `count` entries. Removal moves the last entry into the gap, which
-    /// a downward walk has already seen, so entries present throughout are all visited.
-    /// Returns the next cursor, 0 when done.
+    /// One step of an HSCAN walk over the entries; see [`super::scan_positions`] for the
+    /// guarantees. Returns the next cursor, 0 when done.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Bytes, &Bytes)) -> u64 {
-        let len = self.len();
-        let mut next = if cursor == 0 {
-            len
-        } else {
-            usize::try_from(cursor).unwrap_or(usize::MAX).min(len)
-        };
-        for _ in 0..count.max(1) {
-            if next == 0 {
-                break;
-            }
-            next -= 1;
-            if let Some((f, v)) = self.get_index(next) {
+        super::scan_positions(self.len(), cursor, count, |i| {
+            if let Some((f, v)) = self.get_index(i) {
                 visit(f, v);
             }
-        }
-        next as u64
+        })
     }
 
     /// Switches to the hash table form (never back, like Redis).

@@ -174,24 +174,14 @@ impl Set {
         }
     }
 
-    /// One step of an SSCAN walk; see [`crate::types::Hash::scan`] for the guarantees.
+    /// One step of an SSCAN walk over the members; see [`super::scan_positions`] for the
+    /// guarantees. Returns the next cursor, 0 when done.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(Member)) -> u64 {
-        let len = self.len();
-        let mut next = if cursor == 0 {
-            len
-        } else {
-            usize::try_from(cursor).unwrap_or(usize::MAX).min(len)
-        };
-        for _ in 0..count.max(1) {
-            if next == 0 {
-                break;
-            }
-            next -= 1;
-            if let Some(m) = self.get_index(next) {
+        super::scan_positions(self.len(), cursor, count, |i| {
+            if let Some(m) = self.get_index(i) {
                 visit(m);
             }
-        }
-        next as u64
+        })
     }
 
     /// The hash table form, converting to it first if needed (never back, like Redis).

@@ -315,47 +315,37 @@ fn bounding_box(center: [f64; 2], shape: Shape) -> [f64; 4] {
     ]
 }
 
-fn move_x(hash: &mut Bits, d: i8) {
+/// Bits of the interleaved hash that hold the longitude (x) and the latitude (y).
+const X_BITS: u64 = 0xaaaaaaaaaaaaaaaa;
+const Y_BITS: u64 = 0x5555555555555555;
+
+/// Moves `hash` one cell along the axis whose interleaved bits are `axis` ([`X_BITS`] or
+/// [`Y_BITS`]), forwards for a positive `d`, backwards for a negative one, as Redis's
+/// `geohash_move_x` / `geohash_move_y` do.
+fn move_along(hash: &mut Bits, d: i8, axis: u64) {
     // A step-0 hash has no cells to move across (and would shift by 64).
     if d == 0 || hash.step == 0 {
         return;
     }
     let shift = 64 - u32::from(hash.step) * 2;
-    let mut x = hash.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = hash.bits & 0x5555555555555555;
-    let zz = 0x5555555555555555u64 >> shift;
+    let other = !axis;
+    let mut moving = hash.bits & axis;
+    let kept = hash.bits & other;
+    let zz = other >> shift;
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        moving = moving.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        moving |= zz;
+        moving = moving.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> shift;
-    hash.bits = x | y;
-}
-
-fn move_y(hash: &mut Bits, d: i8) {
-    if d == 0 || hash.step == 0 {
-        return;
-    }
-    let shift = 64 - u32::from(hash.step) * 2;
-    let x = hash.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = hash.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> shift;
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555555555555555u64 >> shift;
-    hash.bits = x | y;
+    moving &= axis >> shift;
+    hash.bits = moving | kept;
 }
 
 fn neighbour(hash: Bits, dx: i8, dy: i8) -> Bits {
     let mut n = hash;
-    move_x(&mut n, dx);
-    move_y(&mut n, dy);
+    move_along(&mut n, dx, X_BITS);
+    move_along(&mut n, dy, Y_BITS);
     n
 }
 

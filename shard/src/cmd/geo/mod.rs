@@ -116,8 +116,9 @@ fn geoadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     zset::zadd(ctx, &zadd_args)
 }
 
-/// GEOPOS key member [member ...]
-fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+/// An array with one reply per member named in `args[2..]` of the zset at `args[1]`, made
+/// from its score (`None` for a missing member or key): GEOPOS and GEOHASH.
+fn per_member(ctx: &mut Ctx, args: &[Bytes], reply: impl Fn(Option<f64>) -> Reply) -> Reply {
     let z = match ctx.read_as::<ZSet>(&args[1]) {
         Ok(z) => z,
         Err(e) => return e,
@@ -125,14 +126,19 @@ fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(
         args[2..]
             .iter()
-            .map(
-                |m| match z.and_then(|z| z.score(m)).and_then(geohash::decode_score) {
-                    Some([x, y]) => Reply::Array(vec![coordinate(x), coordinate(y)]),
-                    None => Reply::NilArray,
-                },
-            )
+            .map(|m| reply(z.and_then(|z| z.score(m))))
             .collect(),
     )
+}
+
+/// GEOPOS key member [member ...]
+fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    per_member(ctx, args, |score| {
+        match score.and_then(geohash::decode_score) {
+            Some([x, y]) => Reply::Array(vec![coordinate(x), coordinate(y)]),
+            None => Reply::NilArray,
+        }
+    })
 }
 
 /// GEODIST key member1 member2 [M|KM|FT|MI]
@@ -161,18 +167,9 @@ fn geodist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// GEOHASH key member [member ...]
 fn geohash_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let z = match ctx.read_as::<ZSet>(&args[1]) {
-        Ok(z) => z,
-        Err(e) => return e,
-    };
-    Reply::Array(
-        args[2..]
-            .iter()
-            .map(|m| {
-                z.and_then(|z| z.score(m))
-                    .and_then(geohash::standard_hash)
-                    .map_or(Reply::Nil, Reply::bulk)
-            })
-            .collect(),
-    )
+    per_member(ctx, args, |score| {
+        score
+            .and_then(geohash::standard_hash)
+            .map_or(Reply::Nil, Reply::bulk)
+    })
 }

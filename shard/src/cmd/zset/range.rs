@@ -8,6 +8,7 @@ use corekv_net::Reply;
 
 use super::{elements_reply, LexRange, ScoreRange};
 use crate::args::{int_arg, is};
+use crate::cmd::collection::clamp_range;
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::ZSet;
@@ -25,7 +26,7 @@ impl Selector {
     fn ranks(&self, z: &ZSet, reverse: bool) -> Range<usize> {
         match self {
             Selector::Rank(start, end) => {
-                let Some(r) = rank_range(*start, *end, z.len()) else {
+                let Some(r) = clamp_range(*start, *end, z.len()) else {
                     return 0..0;
                 };
                 if reverse {
@@ -38,21 +39,6 @@ impl Selector {
             Selector::Lex(l) => l.ranks(z),
         }
     }
-}
-
-/// Redis's index sanitising: negative indexes count from the end; `None` when empty.
-fn rank_range(start: i64, end: i64, len: usize) -> Option<Range<usize>> {
-    let len = len as i64;
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 { len + end } else { end };
-    if start > end || start >= len {
-        return None;
-    }
-    Some(start as usize..(end.min(len - 1) + 1) as usize)
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -227,20 +213,4 @@ pub fn zremrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     ctx.remove_if_empty::<ZSet>(&args[1]);
     Reply::Int(removed as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rank_ranges_are_sanitised_like_redis() {
-        assert_eq!(rank_range(0, -1, 3), Some(0..3));
-        assert_eq!(rank_range(-100, 100, 3), Some(0..3));
-        assert_eq!(rank_range(2, 1, 3), None);
-        assert_eq!(rank_range(3, 5, 3), None);
-        assert_eq!(rank_range(i64::MIN, i64::MAX, 3), Some(0..3));
-        assert_eq!(rank_range(0, i64::MIN, 3), None);
-        assert_eq!(rank_range(0, 0, 0), None);
-    }
 }
