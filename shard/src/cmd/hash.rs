@@ -163,7 +163,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(h) => h.and_then(|h| h.get(field)),
         Err(e) => return e,
     };
-    let old = match current.map(|v| parse_i64(v)) {
+    let old = match current.map(parse_i64) {
         None => 0,
         Some(Some(n)) => n,
         Some(None) => return Reply::error("ERR hash value is not an integer"),
