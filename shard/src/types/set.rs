@@ -4,11 +4,14 @@
 //! Both forms index their members densely: O(1) random picks (SPOP, SRANDMEMBER) and a SCAN
 //! cursor that is a plain position.
 
+mod intset;
+
 use bytes::Bytes;
 use indexmap::IndexSet;
 
 use super::EncodingLimits;
 use crate::args::parse_i64;
+use intset::IntSet;
 
 type Table = IndexSet<Bytes, ahash::RandomState>;
 
@@ -17,7 +20,7 @@ const INTSET_HARD_LIMIT: usize = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
-    Intset(Vec<i64>),
+    Intset(IntSet),
     Table(Table),
 }
 
@@ -29,7 +32,7 @@ pub struct Set {
 impl Default for Set {
     fn default() -> Self {
         Set {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(IntSet::default()),
         }
     }
 }
@@ -86,7 +89,7 @@ impl Set {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.contains(n)),
             Repr::Table(t) => t.contains(member),
         }
     }
@@ -94,7 +97,7 @@ impl Set {
     /// Membership of a member of another set, without formatting integers for an intset.
     pub fn contains_member(&self, member: Member) -> bool {
         match (&self.repr, member) {
-            (Repr::Intset(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+            (Repr::Intset(v), Member::Int(n)) => v.contains(n),
             _ => member.with_bytes(|b| self.contains(b)),
         }
     }
@@ -115,10 +118,9 @@ impl Set {
         };
         match (&mut self.repr, number) {
             (Repr::Intset(v), Some(n)) => {
-                let Err(at) = v.binary_search(&n) else {
+                if !v.insert(n) {
                     return false;
-                };
-                v.insert(at, n);
+                }
                 if v.len() > limits.set_max_intset_entries.min(INTSET_HARD_LIMIT) {
                     self.table();
                 }
@@ -131,13 +133,7 @@ impl Set {
     /// Removes `member`; true if it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Intset(v) => match parse_i64(member).map(|n| v.binary_search(&n)) {
-                Some(Ok(at)) => {
-                    v.remove(at);
-                    true
-                }
-                _ => false,
-            },
+            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
             Repr::Table(t) => t.swap_remove(member),
         }
     }
@@ -145,7 +141,7 @@ impl Set {
     /// The member at position `index` (0..len): ascending order in an intset.
     pub fn get_index(&self, index: usize) -> Option<Member<'_>> {
         match &self.repr {
-            Repr::Intset(v) => v.get(index).map(|&n| Member::Int(n)),
+            Repr::Intset(v) => v.get(index).map(Member::Int),
             Repr::Table(t) => t.get_index(index).map(Member::Str),
         }
     }
@@ -161,11 +157,8 @@ impl Set {
         match &mut self.repr {
             Repr::Intset(v) => positions
                 .into_iter()
-                .filter_map(|i| {
-                    let n = *v.get(i)?;
-                    v.remove(i);
-                    Some(Member::Int(n).to_bytes())
-                })
+                .filter_map(|i| v.remove_at(i))
+                .map(|n| Member::Int(n).to_bytes())
                 .collect(),
             Repr::Table(t) => positions
                 .into_iter()
@@ -197,7 +190,7 @@ impl Set {
     /// The hash table form, converting to it first if needed (never back, like Redis).
     fn table(&mut self) -> &mut Table {
         if let Repr::Intset(v) = &self.repr {
-            let table: Table = v.iter().map(|&n| Member::Int(n).to_bytes()).collect();
+            let table: Table = v.iter().map(|n| Member::Int(n).to_bytes()).collect();
             self.repr = Repr::Table(table);
         }
         match &mut self.repr {
