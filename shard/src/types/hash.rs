@@ -17,7 +17,8 @@ type Table = IndexMap<Bytes, Bytes, ahash::RandomState>;
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
     Listpack(Listpack),
-    Table(Table),
+    /// Boxed so that a small collection's handle stays small.
+    Table(Box<Table>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +102,11 @@ impl Hash {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Listpack(lp) => lp.remove(field),
-            Repr::Table(t) => t.swap_remove(field).is_some(),
+            Repr::Table(t) => {
+                let removed = t.swap_remove(field).is_some();
+                shrink_if_sparse(t);
+                removed
+            }
         }
     }
 
@@ -169,7 +174,7 @@ impl Hash {
                 .iter()
                 .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
                 .collect();
-            self.repr = Repr::Table(table);
+            self.repr = Repr::Table(Box::new(table));
         }
         match &mut self.repr {
             Repr::Table(t) => t,
@@ -178,9 +183,22 @@ impl Hash {
     }
 }
 
+/// Gives memory back once a table is mostly empty (Redis resizes below 10% fill).
+fn shrink_if_sparse(t: &mut Table) {
+    if t.capacity() > 64 && t.len() * 10 < t.capacity() {
+        t.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_is_small() {
+        // Every collection is boxed in a Value: a small one should cost its data, not a table.
+        assert!(std::mem::size_of::<Hash>() <= 32);
+    }
 
     fn limits(entries: usize, value: usize) -> EncodingLimits {
         EncodingLimits {

@@ -21,7 +21,8 @@ const INTSET_HARD_LIMIT: usize = 1 << 30;
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
     Intset(IntSet),
-    Table(Table),
+    /// Boxed so that a small collection's handle stays small.
+    Table(Box<Table>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +135,11 @@ impl Set {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
-            Repr::Table(t) => t.swap_remove(member),
+            Repr::Table(t) => {
+                let removed = t.swap_remove(member);
+                shrink_if_sparse(t);
+                removed
+            }
         }
     }
 
@@ -160,10 +165,14 @@ impl Set {
                 .filter_map(|i| v.remove_at(i))
                 .map(|n| Member::Int(n).to_bytes())
                 .collect(),
-            Repr::Table(t) => positions
-                .into_iter()
-                .filter_map(|i| t.swap_remove_index(i))
-                .collect(),
+            Repr::Table(t) => {
+                let taken = positions
+                    .into_iter()
+                    .filter_map(|i| t.swap_remove_index(i))
+                    .collect();
+                shrink_if_sparse(t);
+                taken
+            }
         }
     }
 
@@ -191,7 +200,7 @@ impl Set {
     fn table(&mut self) -> &mut Table {
         if let Repr::Intset(v) = &self.repr {
             let table: Table = v.iter().map(|n| Member::Int(n).to_bytes()).collect();
-            self.repr = Repr::Table(table);
+            self.repr = Repr::Table(Box::new(table));
         }
         match &mut self.repr {
             Repr::Table(t) => t,
@@ -200,9 +209,22 @@ impl Set {
     }
 }
 
+/// Gives memory back once a table is mostly empty (Redis resizes below 10% fill).
+fn shrink_if_sparse(t: &mut Table) {
+    if t.capacity() > 64 && t.len() * 10 < t.capacity() {
+        t.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_is_small() {
+        // Every collection is boxed in a Value: a small one should cost its data, not a table.
+        assert!(std::mem::size_of::<Set>() <= 32);
+    }
 
     fn limits(entries: usize) -> EncodingLimits {
         EncodingLimits {
