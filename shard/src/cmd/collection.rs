@@ -2,6 +2,8 @@
 //! arguments and reply of the per-key SCAN commands (HSCAN, SSCAN, ZSCAN) and the count
 //! argument of the random-sampling commands.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 use corekv_net::Reply;
 use rand::rngs::SmallRng;
@@ -128,6 +130,20 @@ pub fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
     }
 }
 
+/// One step of a per-key SCAN over a hash table whose entries are densely indexed
+/// (0..len): the positions to visit, walking down from `cursor` (0 starts at the top), and
+/// the cursor to continue with, 0 when done. A removal moves the last entry into the gap,
+/// which a downward walk has already seen, so entries present throughout are all visited.
+/// A cursor past the end (from a client) is clamped.
+pub fn scan_window(len: usize, cursor: u64, count: usize) -> (Range<usize>, u64) {
+    let top = match cursor {
+        0 => len,
+        c => usize::try_from(c).unwrap_or(usize::MAX).min(len),
+    };
+    let bottom = top.saturating_sub(count.max(1));
+    (bottom..top, bottom as u64)
+}
+
 /// `[cursor, [elements...]]`.
 pub fn scan_reply(cursor: u64, elements: Vec<Reply>) -> Reply {
     Reply::Array(vec![
@@ -178,6 +194,16 @@ mod tests {
         ] {
             assert!(parse_cursor(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn scan_windows_walk_down_to_zero() {
+        assert_eq!(scan_window(25, 0, 10), (15..25, 15));
+        assert_eq!(scan_window(25, 15, 10), (5..15, 5));
+        assert_eq!(scan_window(25, 5, 10), (0..5, 0));
+        assert_eq!(scan_window(25, u64::MAX, 1), (24..25, 24));
+        assert_eq!(scan_window(0, 0, 10), (0..0, 0));
+        assert_eq!(scan_window(3, 2, 0), (1..2, 1));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use rand::Rng;
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::collection::{
     parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
-    scan_reply,
+    scan_reply, scan_window,
 };
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
@@ -214,7 +214,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return match read_with_rng::<Hash>(ctx, &args[1]) {
             Ok((Some(h), rng)) => {
                 let at = rng.gen_range(0..h.len());
-                bulk_or_nil(h.entries_at(&[at]).first().map(|e| e.0))
+                bulk_or_nil(h.get_index(at).map(|e| e.0))
             }
             Ok((None, _)) => Reply::Nil,
             Err(e) => e,
@@ -277,11 +277,21 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     };
     let opts = parse_scan_options(args)?;
     let mut out = Vec::new();
-    let next = hash.scan(cursor, opts.count, |f, v| {
+    let visit = |(f, v): (&[u8], &[u8])| {
         if opts.matches(f) {
             out.push(Reply::bulk(f));
             out.push(Reply::bulk(v));
         }
-    });
+    };
+    // A compact hash comes back whole, like Redis's listpack.
+    if hash.is_compact() {
+        hash.iter().for_each(visit);
+        return Ok(scan_reply(0, out));
+    }
+    let (window, next) = scan_window(hash.len(), cursor, opts.count);
+    window
+        .rev()
+        .filter_map(|i| hash.get_index(i))
+        .for_each(visit);
     Ok(scan_reply(next, out))
 }

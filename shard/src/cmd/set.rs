@@ -8,7 +8,7 @@ use rand::Rng;
 use crate::args::{is, parse_i64};
 use crate::cmd::collection::{
     parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
-    scan_reply, update_with_rng,
+    scan_reply, scan_window, update_with_rng,
 };
 use crate::command::{
     k, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
@@ -368,17 +368,21 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     };
     let opts = parse_scan_options(args)?;
     let mut out = Vec::new();
-    let mut visit = |m: Member| {
+    let visit = |m: Member| {
         if m.with_bytes(|b| opts.matches(b)) {
             out.push(Reply::Bulk(m.to_bytes()));
         }
     };
-    let next = if set.is_compact() {
-        set.iter().for_each(&mut visit);
-        0
-    } else {
-        set.scan(cursor, opts.count, visit)
-    };
+    // An intset comes back whole, like Redis's.
+    if set.is_compact() {
+        set.iter().for_each(visit);
+        return Ok(scan_reply(0, out));
+    }
+    let (window, next) = scan_window(set.len(), cursor, opts.count);
+    window
+        .rev()
+        .filter_map(|i| set.get_index(i))
+        .for_each(visit);
     Ok(scan_reply(next, out))
 }
 

@@ -2,7 +2,7 @@
 //! `listpack`, whose order HGETALL shows); one that outgrows `hash-max-listpack-entries`, or
 //! gets a field or value longer than `hash-max-listpack-value`, becomes a hash table for good
 //! (`hashtable`), whose dense entry index gives O(1) random picks (HRANDFIELD) and a SCAN
-//! cursor that is a plain position.
+//! cursor that is a plain position (see `cmd::collection::scan_window`).
 
 mod listpack;
 
@@ -140,30 +140,12 @@ impl Hash {
         }
     }
 
-    /// One step of an HSCAN walk over a hash table's positions downwards from `cursor` (0
-    /// starts at the top), visiting up to `count` entries. Removal moves the last entry into
-    /// the gap, which a downward walk has already seen, so entries present throughout are all
-    /// visited. Returns the next cursor, 0 when done. A compact hash is visited whole.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
-        let Repr::Table(t) = &self.repr else {
-            self.iter().for_each(|(f, v)| visit(f, v));
-            return 0;
-        };
-        let mut next = if cursor == 0 {
-            t.len()
-        } else {
-            usize::try_from(cursor).unwrap_or(usize::MAX).min(t.len())
-        };
-        for _ in 0..count.max(1) {
-            if next == 0 {
-                break;
-            }
-            next -= 1;
-            if let Some((f, v)) = t.get_index(next) {
-                visit(f, v);
-            }
+    /// The entry at `index` (0..len): O(1) in a hash table, a walk while compact.
+    pub fn get_index(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Listpack(lp) => lp.iter().nth(index),
+            Repr::Table(t) => t.get_index(index).map(|(f, v)| (&f[..], &v[..])),
         }
-        next as u64
     }
 
     /// Switches to the hash table form (never back, like Redis).
@@ -239,33 +221,5 @@ mod tests {
         assert!(h.remove(b"a") && h.remove(b"b") && !h.remove(b"a"));
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.len(), 1);
-    }
-
-    #[test]
-    fn scan_visits_survivors_despite_removals() {
-        let l = limits(16, 64);
-        let mut h = Hash::default();
-        for i in 0..500 {
-            h.insert(format!("f{i}").as_bytes(), b"v", &l);
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        let mut round = 0;
-        loop {
-            cursor = h.scan(cursor, 7, |f, _| {
-                seen.insert(f.to_vec());
-            });
-            round += 1;
-            h.remove(format!("f{}", 499 - round).as_bytes());
-            h.insert(format!("new{round}").as_bytes(), b"v", &l);
-            if cursor == 0 {
-                break;
-            }
-        }
-        for i in 0..400 {
-            assert!(seen.contains(format!("f{i}").as_bytes()), "missed f{i}");
-        }
-        // A cursor beyond the table (from a client) is clamped, not trusted.
-        assert_eq!(h.scan(u64::MAX, 1, |_, _| {}), h.len() as u64 - 1);
     }
 }

@@ -176,26 +176,6 @@ impl Set {
         }
     }
 
-    /// One step of an SSCAN walk; see [`crate::types::Hash::scan`] for the guarantees.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(Member)) -> u64 {
-        let len = self.len();
-        let mut next = if cursor == 0 {
-            len
-        } else {
-            usize::try_from(cursor).unwrap_or(usize::MAX).min(len)
-        };
-        for _ in 0..count.max(1) {
-            if next == 0 {
-                break;
-            }
-            next -= 1;
-            if let Some(m) = self.get_index(next) {
-                visit(m);
-            }
-        }
-        next as u64
-    }
-
     /// The hash table form, converting to it first if needed (never back, like Redis).
     fn table(&mut self) -> &mut Table {
         if let Repr::Intset(v) = &self.repr {
