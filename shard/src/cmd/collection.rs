@@ -28,7 +28,8 @@ pub fn peek<'c, T: Collection>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'
 }
 
 /// A collection for a read command (counting a hit or miss, WRONGTYPE for another type),
-/// with the shard's random generator for the sampling commands.
+/// with the shard's random generator for the sampling commands. Never an empty one, so a
+/// random position can always be drawn.
 pub fn read_with_rng<'c, T: Collection>(
     ctx: &'c mut Ctx,
     key: &[u8],
@@ -38,7 +39,8 @@ pub fn read_with_rng<'c, T: Collection>(
     let shard = &mut *ctx.shard;
     let value = shard.dbs[ctx.db]
         .peek(key, now)
-        .and_then(|e| T::of(&e.value));
+        .and_then(|e| T::of(&e.value))
+        .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
 }
 
@@ -54,7 +56,8 @@ pub fn update_with_rng<'c, T: Collection>(
     let value = found
         .then(|| shard.dbs[ctx.db].keys_mut(key, now))
         .flatten()
-        .and_then(|e| T::of_mut(&mut e.value));
+        .and_then(|e| T::of_mut(&mut e.value))
+        .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
 }
 
