@@ -1,15 +1,12 @@
-//! What the collection command families share: a side-effect-free typed lookup, removal of
-//! several elements (HDEL, SREM), Redis's index range clamping (LRANGE, LTRIM, ZRANGE), the
-//! arguments, walk and reply of the per-key SCAN commands (HSCAN, SSCAN) and the count
-//! argument and positions of the random-sampling commands.
+//! What the collection command families share: a side-effect-free typed lookup, the
+//! arguments and reply of the per-key SCAN commands (HSCAN, SSCAN, ZSCAN) and the count
+//! argument of the random-sampling commands.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 use corekv_net::Reply;
 use rand::rngs::SmallRng;
-use rand::seq::index;
-use rand::Rng;
 
 use crate::args::{is, parse_i64};
 use crate::errors;
@@ -31,7 +28,8 @@ pub fn peek<'c, T: Collection>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'
 }
 
 /// A collection for a read command (counting a hit or miss, WRONGTYPE for another type),
-/// with the shard's random generator for the sampling commands.
+/// with the shard's random generator for the sampling commands. Never an empty one, so a
+/// random position can always be drawn.
 pub fn read_with_rng<'c, T: Collection>(
     ctx: &'c mut Ctx,
     key: &[u8],
@@ -41,7 +39,8 @@ pub fn read_with_rng<'c, T: Collection>(
     let shard = &mut *ctx.shard;
     let value = shard.dbs[ctx.db]
         .peek(key, now)
-        .and_then(|e| T::of(&e.value));
+        .and_then(|e| T::of(&e.value))
+        .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
 }
 
@@ -57,53 +56,14 @@ pub fn update_with_rng<'c, T: Collection>(
     let value = found
         .then(|| shard.dbs[ctx.db].keys_mut(key, now))
         .flatten()
-        .and_then(|e| T::of_mut(&mut e.value));
+        .and_then(|e| T::of_mut(&mut e.value))
+        .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
-}
-
-/// Removes each of `items` from the collection at `key`, deleting the key when it empties, and
-/// replies how many were there (HDEL, SREM). The key is taken for update only when at least
-/// one of them is present.
-pub fn remove_items<T: Collection>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    items: &[Bytes],
-    contains: impl Fn(&T, &[u8]) -> bool,
-    remove: impl Fn(&mut T, &[u8]) -> bool,
-) -> Reply {
-    match peek::<T>(ctx, key) {
-        Ok(Some(c)) if items.iter().any(|i| contains(c, i)) => {}
-        Ok(_) => return Reply::Int(0),
-        Err(e) => return e,
-    }
-    let removed = match ctx.update_as::<T>(key) {
-        Ok(Some(c)) => items.iter().filter(|i| remove(c, i)).count(),
-        Ok(None) => 0,
-        Err(e) => return e,
-    };
-    ctx.remove_if_empty::<T>(key);
-    Reply::Int(removed as i64)
-}
-
-/// Redis's index sanitising (LRANGE, LTRIM, ZRANGE by rank): negative indexes count from the
-/// end, both ends are clamped to the collection; `None` when the range is empty.
-pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<Range<usize>> {
-    let len = len as i64;
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 { len + end } else { end };
-    if start > end || start >= len {
-        return None;
-    }
-    Some(start as usize..(end.min(len - 1) + 1) as usize)
 }
 
 /// A SCAN cursor as Redis reads it (`strtoul`): optional sign (a negative value wraps),
 /// decimal digits, nothing else; the empty string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
     let invalid = || Reply::error("ERR invalid cursor");
     let (negative, digits) = match arg.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -145,7 +105,7 @@ impl ScanOptions<'_> {
 
 /// Parses the options after the cursor. Redis parses them only once the key is known to
 /// exist and hold the right type, so callers do the lookup first.
-fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
+pub fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
     let mut opts = ScanOptions {
         pattern: None,
         count: 10,
@@ -173,34 +133,22 @@ fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
     }
 }
 
-/// A per-key SCAN command (HSCAN, SSCAN) over a collection of type `T`: parses the cursor,
-/// looks the key up (a missing one is an empty, finished walk), then the options, and lets
-/// `walk` push the elements of one step, returning the next cursor.
-pub fn scan_command<T: Collection>(
-    ctx: &mut Ctx,
-    args: &[Bytes],
-    walk: impl FnOnce(&T, u64, &ScanOptions, &mut Vec<Reply>) -> u64,
-) -> Reply {
-    let cursor = match parse_cursor(&args[2]) {
-        Ok(c) => c,
-        Err(e) => return e,
+/// One step of a per-key SCAN over a hash table whose entries are densely indexed
+/// (0..len): the positions to visit, walking down from `cursor` (0 starts at the top), and
+/// the cursor to continue with, 0 when done. A removal moves the last entry into the gap,
+/// which a downward walk has already seen, so entries present throughout are all visited.
+/// A cursor past the end (from a client) is clamped.
+pub fn scan_window(len: usize, cursor: u64, count: usize) -> (Range<usize>, u64) {
+    let top = match cursor {
+        0 => len,
+        c => usize::try_from(c).unwrap_or(usize::MAX).min(len),
     };
-    let collection = match ctx.read_as::<T>(&args[1]) {
-        Ok(Some(c)) => c,
-        Ok(None) => return scan_reply(0, Vec::new()),
-        Err(e) => return e,
-    };
-    let opts = match parse_scan_options(args) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
-    let mut out = Vec::new();
-    let next = walk(collection, cursor, &opts, &mut out);
-    scan_reply(next, out)
+    let bottom = top.saturating_sub(count.max(1));
+    (bottom..top, bottom as u64)
 }
 
 /// `[cursor, [elements...]]`.
-fn scan_reply(cursor: u64, elements: Vec<Reply>) -> Reply {
+pub fn scan_reply(cursor: u64, elements: Vec<Reply>) -> Reply {
     Reply::Array(vec![
         Reply::bulk(itoa::Buffer::new().format(cursor)),
         Reply::Array(elements),
@@ -220,40 +168,44 @@ pub fn parse_sample_count(arg: &[u8]) -> Result<i64, Reply> {
 }
 
 /// The number of picks a negative sampling count asks for, refused past a bound.
-fn repeated_picks(count: i64) -> Result<usize, Reply> {
+pub fn repeated_picks(count: i64) -> Result<usize, Reply> {
     match count.unsigned_abs() {
         n if n > MAX_REPEATED_PICKS => Err(Reply::error("ERR value is out of range")),
         n => Ok(n as usize),
     }
 }
 
-/// The positions (in `0..len`, `len` > 0) a sampling count picks: `|count|` with repetition
-/// in random order when it is negative, every position in order when it covers the whole
-/// collection, otherwise `count` distinct ones, in random order or, with `ascending`, in
-/// position order.
-pub fn sample_positions(
-    rng: &mut SmallRng,
-    len: usize,
-    count: i64,
-    ascending: bool,
-) -> Result<Vec<usize>, Reply> {
-    Ok(if count < 0 {
-        let picks = repeated_picks(count)?;
-        (0..picks).map(|_| rng.gen_range(0..len)).collect()
-    } else if count as u64 >= len as u64 {
-        (0..len).collect()
+/// Redis's index sanitising (LRANGE, LTRIM, ZRANGE by rank): negative indexes count from the
+/// end, both ends are clamped to the collection; `None` when the range is empty.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<Range<usize>> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (len + start).max(0)
     } else {
-        let mut p = index::sample(rng, len, count as usize).into_vec();
-        if ascending {
-            p.sort_unstable();
-        }
-        p
-    })
+        start
+    };
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some(start as usize..(end.min(len - 1) + 1) as usize)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_clamp_like_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some(0..5));
+        assert_eq!(clamp_range(-100, 100, 5), Some(0..5));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(5, 10, 5), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some(0..5));
+        assert_eq!(clamp_range(0, i64::MIN, 5), None);
+        assert_eq!(clamp_range(0, -1, 0), None);
+        assert_eq!(clamp_range(0, 0, 0), None);
+    }
 
     #[test]
     fn cursors_parse_like_strtoul() {
@@ -276,15 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn ranges_clamp_like_redis() {
-        assert_eq!(clamp_range(0, -1, 5), Some(0..5));
-        assert_eq!(clamp_range(-100, 100, 5), Some(0..5));
-        assert_eq!(clamp_range(3, 1, 5), None);
-        assert_eq!(clamp_range(5, 10, 5), None);
-        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some(0..5));
-        assert_eq!(clamp_range(0, i64::MIN, 5), None);
-        assert_eq!(clamp_range(0, -1, 0), None);
-        assert_eq!(clamp_range(0, 0, 0), None);
+    fn scan_windows_walk_down_to_zero() {
+        assert_eq!(scan_window(25, 0, 10), (15..25, 15));
+        assert_eq!(scan_window(25, 15, 10), (5..15, 5));
+        assert_eq!(scan_window(25, 5, 10), (0..5, 0));
+        assert_eq!(scan_window(25, u64::MAX, 1), (24..25, 24));
+        assert_eq!(scan_window(0, 0, 10), (0..0, 0));
+        assert_eq!(scan_window(3, 2, 0), (1..2, 1));
     }
 
     #[test]

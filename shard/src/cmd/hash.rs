@@ -2,11 +2,13 @@
 
 use bytes::Bytes;
 use corekv_net::Reply;
+use rand::seq::index;
 use rand::Rng;
 
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::collection::{
-    parse_sample_count, peek, read_with_rng, remove_items, sample_positions, scan_command,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
+    scan_reply, scan_window,
 };
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
@@ -34,8 +36,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("hscan", -3, RS, ONE_KEY, "hash", "Incrementally iterate hash fields and associated values", Shard(hscan)),
 ];
 
-fn bulk_or_nil(v: Option<&Bytes>) -> Reply {
-    v.map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+fn bulk_or_nil(v: Option<&[u8]>) -> Reply {
+    v.map_or(Reply::Nil, Reply::bulk)
 }
 
 /// HSET key field value [field value ...] (replies the number of new fields) and HMSET (OK).
@@ -50,7 +52,7 @@ pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let added = args[2..]
         .chunks_exact(2)
-        .filter(|pair| hash.insert(&pair[0], Bytes::copy_from_slice(&pair[1]), &limits))
+        .filter(|pair| hash.insert(&pair[0], &pair[1], &limits))
         .count();
     if is(&args[0], "hmset") {
         Reply::Ok
@@ -68,7 +70,7 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let limits = ctx.limits();
     match ctx.update_or_create::<Hash>(&args[1]) {
         Ok(h) => {
-            h.insert(&args[2], Bytes::copy_from_slice(&args[3]), &limits);
+            h.insert(&args[2], &args[3], &limits);
             Reply::Int(1)
         }
         Err(e) => e,
@@ -95,7 +97,19 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], Hash::contains, Hash::remove)
+    let fields = &args[2..];
+    match peek::<Hash>(ctx, &args[1]) {
+        Ok(Some(h)) if fields.iter().any(|f| h.contains(f)) => {}
+        Ok(_) => return Reply::Int(0),
+        Err(e) => return e,
+    }
+    let removed = match ctx.update_as::<Hash>(&args[1]) {
+        Ok(Some(h)) => fields.iter().filter(|f| h.remove(f)).count(),
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    ctx.remove_if_empty::<Hash>(&args[1]);
+    Reply::Int(removed as i64)
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -114,7 +128,7 @@ pub fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.read_as::<Hash>(&args[1]) {
-        Ok(h) => Reply::Int(h.and_then(|h| h.get(&args[2])).map_or(0, Bytes::len) as i64),
+        Ok(h) => Reply::Int(h.and_then(|h| h.get(&args[2])).map_or(0, <[u8]>::len) as i64),
         Err(e) => e,
     }
 }
@@ -126,13 +140,16 @@ pub fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let entries = hash.into_iter().flat_map(Hash::iter);
-    let bulk = |b: &Bytes| Reply::Bulk(b.clone());
     if is(&args[0], "hkeys") {
-        Reply::Array(entries.map(|(f, _)| bulk(f)).collect())
+        Reply::Array(entries.map(|(f, _)| Reply::bulk(f)).collect())
     } else if is(&args[0], "hvals") {
-        Reply::Array(entries.map(|(_, v)| bulk(v)).collect())
+        Reply::Array(entries.map(|(_, v)| Reply::bulk(v)).collect())
     } else {
-        Reply::Map(entries.map(|(f, v)| (bulk(f), bulk(v))).collect())
+        Reply::Map(
+            entries
+                .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
+                .collect(),
+        )
     }
 }
 
@@ -146,7 +163,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(h) => h.and_then(|h| h.get(field)),
         Err(e) => return e,
     };
-    let old = match current.map(|v| parse_i64(v)) {
+    let old = match current.map(parse_i64) {
         None => 0,
         Some(Some(n)) => n,
         Some(None) => return Reply::error("ERR hash value is not an integer"),
@@ -154,8 +171,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(new) = old.checked_add(incr) else {
         return errors::overflow();
     };
-    let text = Bytes::copy_from_slice(itoa::Buffer::new().format(new).as_bytes());
-    match store(ctx, key, field, text) {
+    match store(ctx, key, field, itoa::Buffer::new().format(new).as_bytes()) {
         Ok(()) => Reply::Int(new),
         Err(e) => e,
     }
@@ -173,19 +189,19 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(h) => h.and_then(|h| h.get(field)),
         Err(e) => return e,
     };
-    let text = match long_double::add(current.map(|v| &v[..]), incr) {
+    let text = match long_double::add(current, incr) {
         Ok(t) => t,
         Err(AddError::CurrentNotFloat) => return Reply::error("ERR hash value is not a float"),
         Err(_) => return Reply::error("ERR increment would produce NaN or Infinity"),
     };
-    match store(ctx, key, field, text.clone()) {
+    match store(ctx, key, field, &text) {
         Ok(()) => Reply::Bulk(text),
         Err(e) => e,
     }
 }
 
 /// Sets one field, creating the hash if needed.
-fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: Bytes) -> Result<(), Reply> {
+fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: &[u8]) -> Result<(), Reply> {
     let limits = ctx.limits();
     ctx.update_or_create::<Hash>(key)?
         .insert(field, value, &limits);
@@ -196,7 +212,10 @@ fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: Bytes) -> Result<(), Re
 pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() == 2 {
         return match read_with_rng::<Hash>(ctx, &args[1]) {
-            Ok((Some(h), rng)) => bulk_or_nil(h.get_index(rng.gen_range(0..h.len())).map(|e| e.0)),
+            Ok((Some(h), rng)) => {
+                let at = rng.gen_range(0..h.len());
+                bulk_or_nil(h.get_index(at).map(|e| e.0))
+            }
             Ok((None, _)) => Reply::Nil,
             Err(e) => e,
         };
@@ -218,32 +237,61 @@ fn random_fields(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         (Some(h), rng) if count != 0 => (h, rng),
         _ => return Ok(Reply::Array(Vec::new())),
     };
-    // Distinct fields from a compact hash come in its own order, as Redis gives them.
-    let positions = sample_positions(rng, hash.len(), count, hash.is_compact())?;
-    let entries = positions.into_iter().filter_map(|i| hash.get_index(i));
-    let bulk = |b: &Bytes| Reply::Bulk(b.clone());
-    Ok(if with_values {
-        Reply::Pairs(entries.map(|(f, v)| (bulk(f), bulk(v))).collect())
+    let len = hash.len();
+    let positions: Vec<usize> = if count < 0 {
+        // With repetition, in random order.
+        let picks = repeated_picks(count)?;
+        (0..picks).map(|_| rng.gen_range(0..len)).collect()
+    } else if count as u64 >= len as u64 {
+        (0..len).collect()
     } else {
-        Reply::Array(entries.map(|(f, _)| bulk(f)).collect())
+        // Distinct fields; a compact hash gives them in its own order, as Redis does.
+        let mut p = index::sample(rng, len, count as usize).into_vec();
+        if hash.is_compact() {
+            p.sort_unstable();
+        }
+        p
+    };
+    let entries = hash.entries_at(&positions).into_iter();
+    Ok(if with_values {
+        Reply::Pairs(
+            entries
+                .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(entries.map(|(f, _)| Reply::bulk(f)).collect())
     })
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]. A compact hash comes back whole with
 /// cursor 0, like Redis's listpack.
 pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    scan_command::<Hash>(ctx, args, |hash, cursor, opts, out| {
-        let mut visit = |f: &Bytes, v: &Bytes| {
-            if opts.matches(f) {
-                out.push(Reply::Bulk(f.clone()));
-                out.push(Reply::Bulk(v.clone()));
-            }
-        };
-        if hash.is_compact() {
-            hash.iter().for_each(|(f, v)| visit(f, v));
-            0
-        } else {
-            hash.scan(cursor, opts.count, visit)
+    scan(ctx, args).unwrap_or_else(|e| e)
+}
+
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let cursor = parse_cursor(&args[2])?;
+    let Some(hash) = ctx.read_as::<Hash>(&args[1])? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let opts = parse_scan_options(args)?;
+    let mut out = Vec::new();
+    let visit = |(f, v): (&[u8], &[u8])| {
+        if opts.matches(f) {
+            out.push(Reply::bulk(f));
+            out.push(Reply::bulk(v));
         }
-    })
+    };
+    // A compact hash comes back whole, like Redis's listpack.
+    if hash.is_compact() {
+        hash.iter().for_each(visit);
+        return Ok(scan_reply(0, out));
+    }
+    let (window, next) = scan_window(hash.len(), cursor, opts.count);
+    window
+        .rev()
+        .filter_map(|i| hash.get_index(i))
+        .for_each(visit);
+    Ok(scan_reply(next, out))
 }

@@ -7,11 +7,11 @@ use rand::Rng;
 
 use crate::args::{is, parse_i64};
 use crate::cmd::collection::{
-    parse_sample_count, peek, read_with_rng, remove_items, sample_positions, scan_command,
-    update_with_rng,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
+    scan_reply, scan_window, update_with_rng,
 };
 use crate::command::{
-    k, numkeys_keys, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
+    k, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
 };
 use crate::errors;
 use crate::store::Ctx;
@@ -30,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("srandmember", -2, RS, ONE_KEY, "set", "Get one or multiple random members from a set", Shard(srandmember)),
     spec("smove", 4, WDF, k(1, 2, 1), "set", "Move a member from one set to another", Shard(smove)),
     spec("sinter", -2, RS, ALL_KEYS, "set", "Intersect multiple sets", Shard(sinter)),
-    spec("sintercard", -3, &["readonly", "movablekeys"], NO_KEYS, "set", "Intersect multiple sets and return the cardinality of the result", Shard(sintercard)).with_key_finder(numkeys_keys::<1, false>),
+    spec("sintercard", -3, &["readonly", "movablekeys"], NO_KEYS, "set", "Intersect multiple sets and return the cardinality of the result", Shard(sintercard)),
     spec("sunion", -2, RS, ALL_KEYS, "set", "Add multiple sets", Shard(sunion)),
     spec("sdiff", -2, RS, ALL_KEYS, "set", "Subtract multiple sets", Shard(sunion)),
     spec("sinterstore", -3, W, ALL_KEYS, "set", "Intersect multiple sets and store the resulting set in a key", Shard(sinter)),
@@ -58,7 +58,19 @@ pub fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], Set::contains, Set::remove)
+    let members = &args[2..];
+    match peek::<Set>(ctx, &args[1]) {
+        Ok(Some(s)) if members.iter().any(|m| s.contains(m)) => {}
+        Ok(_) => return Reply::Int(0),
+        Err(e) => return e,
+    }
+    let removed = match ctx.update_as::<Set>(&args[1]) {
+        Ok(Some(s)) => members.iter().filter(|m| s.remove(m)).count(),
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    ctx.remove_if_empty::<Set>(&args[1]);
+    Reply::Int(removed as i64)
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -179,7 +191,15 @@ fn random_members(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         (Some(s), rng) if count != 0 => (s, rng),
         _ => return Ok(Reply::Array(Vec::new())),
     };
-    let positions = sample_positions(rng, set.len(), count, false)?;
+    let len = set.len();
+    let positions: Vec<usize> = if count < 0 {
+        let picks = repeated_picks(count)?;
+        (0..picks).map(|_| rng.gen_range(0..len)).collect()
+    } else if count as u64 >= len as u64 {
+        (0..len).collect()
+    } else {
+        index::sample(rng, len, count as usize).into_vec()
+    };
     Ok(Reply::Array(
         positions
             .into_iter()
@@ -338,19 +358,32 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set) -> Reply {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. An intset comes back whole with cursor 0.
 pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    scan_command::<Set>(ctx, args, |set, cursor, opts, out| {
-        let mut visit = |m: Member| {
-            if m.with_bytes(|b| opts.matches(b)) {
-                out.push(Reply::Bulk(m.to_bytes()));
-            }
-        };
-        if set.is_compact() {
-            set.iter().for_each(&mut visit);
-            0
-        } else {
-            set.scan(cursor, opts.count, visit)
+    scan(ctx, args).unwrap_or_else(|e| e)
+}
+
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let cursor = parse_cursor(&args[2])?;
+    let Some(set) = ctx.read_as::<Set>(&args[1])? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let opts = parse_scan_options(args)?;
+    let mut out = Vec::new();
+    let visit = |m: Member| {
+        if m.with_bytes(|b| opts.matches(b)) {
+            out.push(Reply::Bulk(m.to_bytes()));
         }
-    })
+    };
+    // An intset comes back whole, like Redis's.
+    if set.is_compact() {
+        set.iter().for_each(visit);
+        return Ok(scan_reply(0, out));
+    }
+    let (window, next) = scan_window(set.len(), cursor, opts.count);
+    window
+        .rev()
+        .filter_map(|i| set.get_index(i))
+        .for_each(visit);
+    Ok(scan_reply(next, out))
 }
 
 #[cfg(test)]

@@ -157,7 +157,9 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
     let (key, field) = substitute(pattern, element)?;
     let entry = ctx.read(&key)?;
     match field {
-        Some(field) => Hash::of(&entry.value)?.get(&field).cloned(),
+        Some(field) => Hash::of(&entry.value)?
+            .get(&field)
+            .map(Bytes::copy_from_slice),
         None => entry.value.as_bytes(),
     }
 }

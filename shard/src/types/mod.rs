@@ -47,31 +47,6 @@ impl Default for EncodingLimits {
     }
 }
 
-/// One step of an HSCAN/SSCAN walk over positions `0..len` downwards from `cursor` (0 starts
-/// at the top), visiting up to `count` positions. Removal moves the last element into the gap,
-/// which a downward walk has already seen, so elements present throughout are all visited. A
-/// cursor beyond the end (from a client) is clamped. Returns the next cursor, 0 when done.
-pub(crate) fn scan_positions(
-    len: usize,
-    cursor: u64,
-    count: usize,
-    mut visit: impl FnMut(usize),
-) -> u64 {
-    let mut next = if cursor == 0 {
-        len
-    } else {
-        usize::try_from(cursor).unwrap_or(usize::MAX).min(len)
-    };
-    for _ in 0..count.max(1) {
-        if next == 0 {
-            break;
-        }
-        next -= 1;
-        visit(next);
-    }
-    next as u64
-}
-
 /// A collection type stored under a key: how to find it in a [`Value`] and how to make one.
 pub trait Collection: Sized + Default {
     fn of(value: &Value) -> Option<&Self>;

@@ -4,11 +4,14 @@
 //! Both forms index their members densely: O(1) random picks (SPOP, SRANDMEMBER) and a SCAN
 //! cursor that is a plain position.
 
+mod intset;
+
 use bytes::Bytes;
 use indexmap::IndexSet;
 
 use super::EncodingLimits;
 use crate::args::parse_i64;
+use intset::IntSet;
 
 type Table = IndexSet<Bytes, ahash::RandomState>;
 
@@ -17,8 +20,9 @@ const INTSET_HARD_LIMIT: usize = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Repr {
-    Intset(Vec<i64>),
-    Table(Table),
+    Intset(IntSet),
+    /// Boxed so that a small collection's handle stays small.
+    Table(Box<Table>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +33,7 @@ pub struct Set {
 impl Default for Set {
     fn default() -> Self {
         Set {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(IntSet::default()),
         }
     }
 }
@@ -86,7 +90,7 @@ impl Set {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.contains(n)),
             Repr::Table(t) => t.contains(member),
         }
     }
@@ -94,7 +98,7 @@ impl Set {
     /// Membership of a member of another set, without formatting integers for an intset.
     pub fn contains_member(&self, member: Member) -> bool {
         match (&self.repr, member) {
-            (Repr::Intset(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+            (Repr::Intset(v), Member::Int(n)) => v.contains(n),
             _ => member.with_bytes(|b| self.contains(b)),
         }
     }
@@ -115,10 +119,9 @@ impl Set {
         };
         match (&mut self.repr, number) {
             (Repr::Intset(v), Some(n)) => {
-                let Err(at) = v.binary_search(&n) else {
+                if !v.insert(n) {
                     return false;
-                };
-                v.insert(at, n);
+                }
                 if v.len() > limits.set_max_intset_entries.min(INTSET_HARD_LIMIT) {
                     self.table();
                 }
@@ -131,21 +134,19 @@ impl Set {
     /// Removes `member`; true if it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Intset(v) => match parse_i64(member).map(|n| v.binary_search(&n)) {
-                Some(Ok(at)) => {
-                    v.remove(at);
-                    true
-                }
-                _ => false,
-            },
-            Repr::Table(t) => t.swap_remove(member),
+            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
+            Repr::Table(t) => {
+                let removed = t.swap_remove(member);
+                shrink_if_sparse(t);
+                removed
+            }
         }
     }
 
     /// The member at position `index` (0..len): ascending order in an intset.
     pub fn get_index(&self, index: usize) -> Option<Member<'_>> {
         match &self.repr {
-            Repr::Intset(v) => v.get(index).map(|&n| Member::Int(n)),
+            Repr::Intset(v) => v.get(index).map(Member::Int),
             Repr::Table(t) => t.get_index(index).map(Member::Str),
         }
     }
@@ -161,34 +162,25 @@ impl Set {
         match &mut self.repr {
             Repr::Intset(v) => positions
                 .into_iter()
-                .filter_map(|i| {
-                    let n = *v.get(i)?;
-                    v.remove(i);
-                    Some(Member::Int(n).to_bytes())
-                })
+                .filter_map(|i| v.remove_at(i))
+                .map(|n| Member::Int(n).to_bytes())
                 .collect(),
-            Repr::Table(t) => positions
-                .into_iter()
-                .filter_map(|i| t.swap_remove_index(i))
-                .collect(),
-        }
-    }
-
-    /// One step of an SSCAN walk over the members; see [`super::scan_positions`] for the
-    /// guarantees. Returns the next cursor, 0 when done.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(Member)) -> u64 {
-        super::scan_positions(self.len(), cursor, count, |i| {
-            if let Some(m) = self.get_index(i) {
-                visit(m);
+            Repr::Table(t) => {
+                let taken = positions
+                    .into_iter()
+                    .filter_map(|i| t.swap_remove_index(i))
+                    .collect();
+                shrink_if_sparse(t);
+                taken
             }
-        })
+        }
     }
 
     /// The hash table form, converting to it first if needed (never back, like Redis).
     fn table(&mut self) -> &mut Table {
         if let Repr::Intset(v) = &self.repr {
-            let table: Table = v.iter().map(|&n| Member::Int(n).to_bytes()).collect();
-            self.repr = Repr::Table(table);
+            let table: Table = v.iter().map(|n| Member::Int(n).to_bytes()).collect();
+            self.repr = Repr::Table(Box::new(table));
         }
         match &mut self.repr {
             Repr::Table(t) => t,
@@ -197,9 +189,22 @@ impl Set {
     }
 }
 
+/// Gives memory back once a table is mostly empty (Redis resizes below 10% fill).
+fn shrink_if_sparse(t: &mut Table) {
+    if t.capacity() > 64 && t.len() * 10 < t.capacity() {
+        t.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_is_small() {
+        // Every collection is boxed in a Value: a small one should cost its data, not a table.
+        assert!(std::mem::size_of::<Set>() <= 32);
+    }
 
     fn limits(entries: usize) -> EncodingLimits {
         EncodingLimits {
