@@ -11,7 +11,7 @@ use crate::cmd::collection::{
     scan_reply, scan_window, update_with_rng,
 };
 use crate::command::{
-    k, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
+    k, numkeys_keys, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
 };
 use crate::errors;
 use crate::store::Ctx;
@@ -30,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("srandmember", -2, RS, ONE_KEY, "set", "Get one or multiple random members from a set", Shard(srandmember)),
     spec("smove", 4, WDF, k(1, 2, 1), "set", "Move a member from one set to another", Shard(smove)),
     spec("sinter", -2, RS, ALL_KEYS, "set", "Intersect multiple sets", Shard(sinter)),
-    spec("sintercard", -3, &["readonly", "movablekeys"], NO_KEYS, "set", "Intersect multiple sets and return the cardinality of the result", Shard(sintercard)),
+    spec("sintercard", -3, &["readonly", "movablekeys"], NO_KEYS, "set", "Intersect multiple sets and return the cardinality of the result", Shard(sintercard)).with_key_finder(numkeys_keys::<1, false>),
     spec("sunion", -2, RS, ALL_KEYS, "set", "Add multiple sets", Shard(sunion)),
     spec("sdiff", -2, RS, ALL_KEYS, "set", "Subtract multiple sets", Shard(sunion)),
     spec("sinterstore", -3, W, ALL_KEYS, "set", "Intersect multiple sets and store the resulting set in a key", Shard(sinter)),
