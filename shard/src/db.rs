@@ -73,10 +73,29 @@ impl Db {
         }
     }
 
-    /// Looks a key up for reading, removing it first if it has expired.
+    /// Looks a key up for reading, removing it first if it has expired. One hash lookup:
+    /// this is the hot path of every read.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now_ms);
-        self.keys.get_mut(key)
+        let index = self.live_index(key, now_ms)?;
+        self.keys.get_index_mut(index).map(|(_, e)| e)
+    }
+
+    /// Position of a live key in the table; an expired one is removed on the way.
+    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let index = self.keys.get_index_of(key)?;
+        if self.keys[index].is_expired(now_ms) {
+            self.expire_index(index);
+            return None;
+        }
+        Some(index)
+    }
+
+    fn expire_index(&mut self, index: usize) {
+        if let Some((key, _)) = self.keys.swap_remove_index(index) {
+            self.volatile.swap_remove(&key);
+            self.expired_keys += 1;
+            self.write_hook(&key);
+        }
     }
 
     /// Looks a key up without expiring it or touching its access time (SCAN, KEYS, TYPE checks).
@@ -96,20 +115,18 @@ impl Db {
     /// Gives mutable access to a live key's value for an in-place update. The caller changes
     /// it, so this counts as a write.
     pub fn get_for_update(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now_ms);
-        if self.keys.contains_key(key) {
-            self.write_hook(key);
-        }
-        self.keys.get_mut(key)
+        let index = self.live_index(key, now_ms)?;
+        self.write_hook(key);
+        self.keys.get_index_mut(index).map(|(_, e)| e)
     }
 
     /// Sets a key's value. `expire_at`: `Some(0)` clears the expiry, `Some(t)` sets it, `None`
     /// keeps an existing key's expiry (KEEPTTL, and in-place updates).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) {
-        self.expire_if_due(key, now_ms);
+        let found = self.live_index(key, now_ms);
         self.write_hook(key);
         let access = clock_secs(now_ms);
-        match self.keys.get_mut(key) {
+        match found.and_then(|i| self.keys.get_index_mut(i)).map(|(_, e)| e) {
             Some(entry) => {
                 entry.value = value;
                 entry.last_access = access;
@@ -183,14 +200,13 @@ impl Db {
     }
 
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
-        let due = matches!(self.keys.get(key), Some(e) if e.is_expired(now_ms));
-        if due {
-            self.keys.swap_remove(key);
-            self.volatile.swap_remove(key);
-            self.expired_keys += 1;
-            self.write_hook(key);
+        match self.keys.get_index_of(key) {
+            Some(index) if self.keys[index].is_expired(now_ms) => {
+                self.expire_index(index);
+                true
+            }
+            _ => false,
         }
-        due
     }
 
     /// One round of active expiry: samples up to `samples` keys with a TTL and removes the
