@@ -12,6 +12,9 @@
 #   --n-p1 N           requests per -P 1 run      (default 200000)
 #   --n-p16 N          requests per -P 16 run     (default 2000000)
 #   --clients C        redis-benchmark -c         (default 50)
+#   --tests LIST       redis-benchmark -t tests, comma separated, each run on its own
+#                      (default set,get; e.g. lpush,lpop,sadd,hset,spop,zadd,zpopmin,lrange_100)
+#   --pipelines LIST   pipeline depths, comma separated (default 1,16)
 #   --json FILE        where to write the results (default bench/results/latest.json,
 #                      relative to the repository root)
 #   --server-cpu N     CPU the servers are pinned to     (default 0)
@@ -39,6 +42,8 @@ QUICK=0
 N_P1=""
 N_P16=""
 CLIENTS=50
+TESTS=set,get
+PIPELINES=1,16
 JSON="$ROOT/bench/results/latest.json"
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -50,6 +55,8 @@ while [[ $# -gt 0 ]]; do
     --n-p1) N_P1=${2:?--n-p1 needs a value}; shift ;;
     --n-p16) N_P16=${2:?--n-p16 needs a value}; shift ;;
     --clients) CLIENTS=${2:?--clients needs a value}; shift ;;
+    --tests) TESTS=${2:?--tests needs a list}; shift ;;
+    --pipelines) PIPELINES=${2:?--pipelines needs a list}; shift ;;
     --json) JSON=${2:?--json needs a file}; shift ;;
     --server-cpu) SERVER_CPU=${2:?--server-cpu needs a value}; shift ;;
     --client-cpu) CLIENT_CPU=${2:?--client-cpu needs a value}; shift ;;
@@ -171,6 +178,14 @@ COREKV_VERSION=$(redis-cli -p "$COREKV_PORT" info server | awk -F: '/^redis_vers
 REDIS_VERSION=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^redis_version:/ {print $2}' | tr -d '\r')
 echo "corekv pid $COREKV_PID port $COREKV_PORT; redis-server $REDIS_VERSION pid $REDIS_PID port $REDIS_PORT" >&2
 
+# The name redis-benchmark's CSV gives a -t test.
+csv_name() {
+    case $1 in
+    lrange_*) echo "LRANGE_${1#lrange_} (first ${1#lrange_} elements)" ;;
+    *) echo "${1^^}" ;;
+    esac
+}
+
 # bench PORT PID TEST PIPELINE N -> "rps p50 p99 cpu_us_per_op"
 bench() {
     local port=$1 pid=$2 test=$3 pipe=$4 n=$5 before after out line
@@ -181,7 +196,7 @@ bench() {
     after=$(cpu_us "$pid")
     kill -0 "$pid" 2>/dev/null || die "server pid $pid died during the $test run"
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-    line=$(grep "^\"$test\"," <<<"$out") || { echo "$out" >&2; die "no $test line in redis-benchmark output"; }
+    line=$(grep -F "\"$(csv_name "$test")\"," <<<"$out") || { echo "$out" >&2; die "no $test line in redis-benchmark output"; }
     awk -F, -v cpu=$((after - before)) -v n="$n" '{
         gsub(/"/, "")
         printf "%s %s %s %.3f\n", $2, $5, $7, cpu / n
@@ -196,9 +211,11 @@ done
 
 WORKLOADS=() # keys like SET_P1
 declare -A R
-for pipe in 1 16; do
+IFS=, read -r -a PIPE_LIST <<<"$PIPELINES"
+IFS=, read -r -a TEST_LIST <<<"$TESTS"
+for pipe in "${PIPE_LIST[@]}"; do
     if [[ $pipe == 1 ]]; then n=$N_P1; else n=$N_P16; fi
-    for test in SET GET; do
+    for test in "${TEST_LIST[@]}"; do
         w="${test}_P$pipe"
         WORKLOADS+=("$w")
         R[$w,test]=$test
