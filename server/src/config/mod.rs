@@ -170,6 +170,24 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Redis 7's old names for settings (before listpacks replaced ziplists), still accepted by
+/// CONFIG GET and SET as aliases of the current ones.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
+
+/// The current name of a setting given by an old one.
+pub fn canonical_name(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map_or(name, |(_, new)| new)
+}
+
 /// Settings Redis has that corekv answers with fixed values, so tools reading them work.
 pub const FIXED: &[(&str, &str)] = &[
     ("save", ""),

@@ -10,7 +10,7 @@ use corekv_shard::args::{float_arg, is};
 use corekv_shard::command::CommandSpec;
 use corekv_shard::{errors, glob, COMMANDS};
 
-use crate::config::{SetError, FIXED};
+use crate::config::{canonical_name, SetError, ALIASES, FIXED};
 use crate::ops::{on_all_shards, OpResult, ShardOp, ShardReport};
 use crate::session::Session;
 use crate::stats::CommandStats;
@@ -210,8 +210,15 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         let config = s.local.shared.config();
         let mut pairs = Vec::new();
         let entries = config.entries();
+        let aliases: Vec<(&str, String)> = ALIASES
+            .iter()
+            .filter_map(|(old, new)| {
+                let value = entries.iter().find(|(n, _)| n == new)?.1.clone();
+                Some((*old, value))
+            })
+            .collect();
         let fixed = FIXED.iter().map(|(k, v)| (*k, v.to_string()));
-        for (name, value) in entries.into_iter().chain(fixed) {
+        for (name, value) in entries.into_iter().chain(aliases).chain(fixed) {
             let wanted = args[2..]
                 .iter()
                 .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes(), true));
@@ -223,9 +230,14 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
     }
     if is(sub, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
         for pair in args[2..].chunks_exact(2) {
+            // Errors name the setting as the client wrote it (Redis does, for old names too).
             let name = String::from_utf8_lossy(&pair[0]).to_lowercase();
             let value = String::from_utf8_lossy(&pair[1]).into_owned();
-            match s.local.shared.update_config(|c| c.set(&name, &value)) {
+            match s
+                .local
+                .shared
+                .update_config(|c| c.set(canonical_name(&name), &value))
+            {
                 Ok(()) => {}
                 Err(SetError::Unknown) => {
                     return Reply::error(format!(
