@@ -126,7 +126,10 @@ impl Db {
         let found = self.live_index(key, now_ms);
         self.write_hook(key);
         let access = clock_secs(now_ms);
-        match found.and_then(|i| self.keys.get_index_mut(i)).map(|(_, e)| e) {
+        match found
+            .and_then(|i| self.keys.get_index_mut(i))
+            .map(|(_, e)| e)
+        {
             Some(entry) => {
                 entry.value = value;
                 entry.last_access = access;
