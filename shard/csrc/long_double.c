@@ -10,7 +10,8 @@
 
 #define MAX_LONG_DOUBLE_CHARS (5 * 1024)
 
-/* Redis's string2ld: no leading space, whole string consumed, no overflow, no NaN. */
+/* Redis's string2ld: no leading space, whole string consumed (an embedded NUL ends the parse
+ * early and fails it), no overflow, no NaN. */
 static int parse_ld(const char *s, size_t len, long double *out) {
     char buf[MAX_LONG_DOUBLE_CHARS];
     char *end;
@@ -19,7 +20,7 @@ static int parse_ld(const char *s, size_t len, long double *out) {
     buf[len] = '\0';
     errno = 0;
     long double v = strtold(buf, &end);
-    if (isspace((unsigned char)buf[0]) || end[0] != '\0' ||
+    if (isspace((unsigned char)buf[0]) || end[0] != '\0' || (size_t)(end - buf) != len ||
         (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
         isnan(v))
         return 0;
