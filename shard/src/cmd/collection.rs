@@ -175,6 +175,30 @@ pub fn repeated_picks(count: i64) -> Result<usize, Reply> {
     }
 }
 
+/// Removes each of `items` from the collection at `key`, deleting the key when it empties, and
+/// replies how many were there (HDEL, SREM). The key is taken for update only when at least
+/// one of them is present.
+pub fn remove_items<T: Collection>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    items: &[Bytes],
+    contains: impl Fn(&T, &[u8]) -> bool,
+    remove: impl Fn(&mut T, &[u8]) -> bool,
+) -> Reply {
+    match peek::<T>(ctx, key) {
+        Ok(Some(c)) if items.iter().any(|i| contains(c, i)) => {}
+        Ok(_) => return Reply::Int(0),
+        Err(e) => return e,
+    }
+    let removed = match ctx.update_as::<T>(key) {
+        Ok(Some(c)) => items.iter().filter(|i| remove(c, i)).count(),
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    ctx.remove_if_empty::<T>(key);
+    Reply::Int(removed as i64)
+}
+
 /// Redis's index sanitising (LRANGE, LTRIM, ZRANGE by rank): negative indexes count from the
 /// end, both ends are clamped to the collection; `None` when the range is empty.
 pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<Range<usize>> {

@@ -7,8 +7,8 @@ use rand::Rng;
 
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::collection::{
-    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
-    scan_reply, scan_window,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, remove_items,
+    repeated_picks, scan_reply, scan_window,
 };
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
@@ -97,19 +97,7 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let fields = &args[2..];
-    match peek::<Hash>(ctx, &args[1]) {
-        Ok(Some(h)) if fields.iter().any(|f| h.contains(f)) => {}
-        Ok(_) => return Reply::Int(0),
-        Err(e) => return e,
-    }
-    let removed = match ctx.update_as::<Hash>(&args[1]) {
-        Ok(Some(h)) => fields.iter().filter(|f| h.remove(f)).count(),
-        Ok(None) => 0,
-        Err(e) => return e,
-    };
-    ctx.remove_if_empty::<Hash>(&args[1]);
-    Reply::Int(removed as i64)
+    remove_items(ctx, &args[1], &args[2..], Hash::contains, Hash::remove)
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -7,8 +7,8 @@ use rand::Rng;
 
 use crate::args::{is, parse_i64};
 use crate::cmd::collection::{
-    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, repeated_picks,
-    scan_reply, scan_window, update_with_rng,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, remove_items,
+    repeated_picks, scan_reply, scan_window, update_with_rng,
 };
 use crate::command::{
     k, numkeys_keys, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
@@ -58,19 +58,7 @@ pub fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let members = &args[2..];
-    match peek::<Set>(ctx, &args[1]) {
-        Ok(Some(s)) if members.iter().any(|m| s.contains(m)) => {}
-        Ok(_) => return Reply::Int(0),
-        Err(e) => return e,
-    }
-    let removed = match ctx.update_as::<Set>(&args[1]) {
-        Ok(Some(s)) => members.iter().filter(|m| s.remove(m)).count(),
-        Ok(None) => 0,
-        Err(e) => return e,
-    };
-    ctx.remove_if_empty::<Set>(&args[1]);
-    Reply::Int(removed as i64)
+    remove_items(ctx, &args[1], &args[2..], Set::contains, Set::remove)
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
