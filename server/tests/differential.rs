@@ -38,7 +38,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{redis_server_path, Server};
+use support::Server;
 
 // ---------------------------------------------------------------------------------------------
 // Script parsing
@@ -673,14 +673,6 @@ fn run_lines(
     }
 }
 
-fn redis_available() -> bool {
-    std::process::Command::new(redis_server_path())
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
@@ -728,18 +720,7 @@ fn ping(label: &'static str, server: &Server) -> Result<(), String> {
 
 #[test]
 fn differential_against_redis() {
-    if !redis_available() {
-        let msg = format!(
-            "redis-server not found (tried `{}`; set REDIS_SERVER or apt-get install redis-server)",
-            redis_server_path()
-        );
-        // CI (and scripts/test.sh, which sets COREKV_WITH_REDIS=1) must not skip silently.
-        let required = std::env::var_os("CI").is_some()
-            || std::env::var("COREKV_WITH_REDIS").is_ok_and(|v| v == "1");
-        if required {
-            panic!("{msg}; CI or COREKV_WITH_REDIS=1 is set, so the differential test cannot be skipped");
-        }
-        eprintln!("SKIPPED differential test: {msg}");
+    if !support::redis_or_skip("the differential test") {
         return;
     }
     let scripts = load_scripts();

@@ -41,7 +41,7 @@ use proptest::strategy::{BoxedStrategy, Union};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use raw::{Raw, Resp};
-use support::{redis_server_path, Server};
+use support::Server;
 
 type Cmd = Vec<String>;
 
@@ -72,30 +72,10 @@ struct Harness {
     errors: usize,
 }
 
-fn redis_available() -> bool {
-    std::process::Command::new(redis_server_path())
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// Starts both servers, or returns `None` (skip) when redis-server is missing and neither `CI`
 /// nor `COREKV_WITH_REDIS=1` requires it.
 fn start(test: &str) -> Option<Harness> {
-    if !redis_available() {
-        let msg = format!(
-            "redis-server not found (tried `{}`; set REDIS_SERVER or apt-get install redis-server)",
-            redis_server_path()
-        );
-        let required = std::env::var_os("CI").is_some()
-            || std::env::var("COREKV_WITH_REDIS").is_ok_and(|v| v == "1");
-        if required {
-            panic!(
-                "{msg}; CI or COREKV_WITH_REDIS=1 is set, so the property test cannot be skipped"
-            );
-        }
-        eprintln!("SKIPPED property test {test}: {msg}");
+    if !support::redis_or_skip(&format!("property test {test}")) {
         return None;
     }
     let redis = Server::redis();
@@ -325,6 +305,22 @@ fn words(parts: &[&str]) -> Cmd {
     parts.iter().map(|p| p.to_string()).collect()
 }
 
+/// `NAME key item...`, with the items drawn from `items`.
+fn key_and_items(
+    name: &'static str,
+    k: &BoxedStrategy<String>,
+    items: &BoxedStrategy<String>,
+    n: std::ops::RangeInclusive<usize>,
+) -> BoxedStrategy<Cmd> {
+    (k.clone(), some(items, n))
+        .prop_map(move |(k, items)| {
+            let mut c = words(&[name, &k]);
+            c.extend(items);
+            c
+        })
+        .boxed()
+}
+
 /// `[name] + rest`.
 fn with(name: &str, rest: Vec<String>) -> Cmd {
     let mut c = vec![name.to_string()];
@@ -545,32 +541,14 @@ fn hash_command() -> BoxedStrategy<Cmd> {
                 .prop_map(|(k, f, v)| words(&["HSETNX", &k, &f, &v]))
                 .boxed(),
         ),
-        (
-            3,
-            (k.clone(), some(&f, 1..=3))
-                .prop_map(|(k, fs)| {
-                    let mut c = words(&["HDEL", &k]);
-                    c.extend(fs);
-                    c
-                })
-                .boxed(),
-        ),
+        (3, key_and_items("HDEL", &k, &f, 1..=3)),
         (
             3,
             (k.clone(), f.clone())
                 .prop_map(|(k, f)| words(&["HGET", &k, &f]))
                 .boxed(),
         ),
-        (
-            2,
-            (k.clone(), some(&f, 1..=4))
-                .prop_map(|(k, fs)| {
-                    let mut c = words(&["HMGET", &k]);
-                    c.extend(fs);
-                    c
-                })
-                .boxed(),
-        ),
+        (2, key_and_items("HMGET", &k, &f, 1..=4)),
         (
             3,
             (k.clone(), f.clone(), n)
@@ -905,32 +883,14 @@ fn zset_command() -> BoxedStrategy<Cmd> {
                 .prop_map(|(k, s, m)| words(&["ZINCRBY", &k, &s, &m]))
                 .boxed(),
         ),
-        (
-            2,
-            (k.clone(), some(&m, 1..=3))
-                .prop_map(|(k, ms)| {
-                    let mut c = words(&["ZREM", &k]);
-                    c.extend(ms);
-                    c
-                })
-                .boxed(),
-        ),
+        (2, key_and_items("ZREM", &k, &m, 1..=3)),
         (
             2,
             (k.clone(), m.clone())
                 .prop_map(|(k, m)| words(&["ZSCORE", &k, &m]))
                 .boxed(),
         ),
-        (
-            1,
-            (k.clone(), some(&m, 1..=3))
-                .prop_map(|(k, ms)| {
-                    let mut c = words(&["ZMSCORE", &k]);
-                    c.extend(ms);
-                    c
-                })
-                .boxed(),
-        ),
+        (1, key_and_items("ZMSCORE", &k, &m, 1..=3)),
         (1, k.clone().prop_map(|k| words(&["ZCARD", &k])).boxed()),
         // ZRANGE by rank, or BYSCORE (with REV the bounds are max then min), LIMIT (an error
         // without BYSCORE, so rarely there), WITHSCORES.
@@ -1075,16 +1035,7 @@ fn zset_lex_command() -> BoxedStrategy<Cmd> {
                 })
                 .boxed(),
         ),
-        (
-            2,
-            (k.clone(), some(&m, 1..=3))
-                .prop_map(|(k, ms)| {
-                    let mut c = words(&["ZREM", &k]);
-                    c.extend(ms);
-                    c
-                })
-                .boxed(),
-        ),
+        (2, key_and_items("ZREM", &k, &m, 1..=3)),
         (
             5,
             (

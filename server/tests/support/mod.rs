@@ -179,6 +179,31 @@ impl Drop for Server {
     }
 }
 
+/// Whether Debian's redis-server is here for a test that compares with it. When it is missing
+/// the test is skipped, unless `CI` or `COREKV_WITH_REDIS=1` requires it (then this panics, so
+/// CI never skips the comparison silently).
+pub fn redis_or_skip(test: &str) -> bool {
+    let found = Command::new(redis_server_path())
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return true;
+    }
+    let msg = format!(
+        "redis-server not found (tried `{}`; set REDIS_SERVER or apt-get install redis-server)",
+        redis_server_path()
+    );
+    let required = std::env::var_os("CI").is_some()
+        || std::env::var("COREKV_WITH_REDIS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{msg}; CI or COREKV_WITH_REDIS=1 is set, so {test} cannot be skipped"
+    );
+    eprintln!("SKIPPED {test}: {msg}");
+    false
+}
+
 pub fn redis_server_path() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
