@@ -273,11 +273,10 @@ pub fn run(
     loop {
         let now = Instant::now();
         let out_of_time = times.end.is_some_and(|e| now >= e);
-        if drain_deadline.is_none() && out_of_time {
-            drain_deadline = Some(now + DRAIN_TIMEOUT);
-        }
         if drain_deadline.is_none() {
             let more = match &mut schedule {
+                // Open loop: every request due before the end goes out, even when this loop
+                // wakes after the end (late, with its latency counted from its due time).
                 Some(s) => issue_open_loop(
                     s,
                     &mut conns,
@@ -287,9 +286,10 @@ pub fn run(
                     now,
                     times.end,
                 ),
+                None if out_of_time => false,
                 None => issue_closed_loop(&mut conns, plan.pipeline, &mut source, &mut stats, now),
             };
-            if !more {
+            if !more || out_of_time {
                 drain_deadline = Some(now + DRAIN_TIMEOUT);
             }
         }
