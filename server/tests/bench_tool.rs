@@ -159,3 +159,72 @@ fn unix_socket_and_custom_templates() {
     // About 750 SETs over 10 keys: the GETs find them.
     assert!(count(&r, "hits") > 0, "{r}");
 }
+
+/// `corekv-bench latency --json ARGS`; returns the parsed report.
+fn latency(args: &[&str]) -> Value {
+    let mut argv = vec!["corekv-bench", "latency", "--json"];
+    argv.extend_from_slice(args);
+    let mut out = Vec::new();
+    if let Err(e) = corekv_bench::main_with_args(&argv, &mut out) {
+        panic!("corekv-bench {argv:?} failed: {e:?}");
+    }
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+}
+
+#[test]
+fn latency_times_single_round_trips_over_tcp_and_unix() {
+    let server = Server::corekv_with_unix(1);
+    let port = server.port.to_string();
+    let socket = server
+        .unix
+        .as_ref()
+        .expect("unix socket")
+        .display()
+        .to_string();
+    let runs = [
+        latency(&["--port", &port, "--samples", "300"]),
+        latency(&[
+            "--transport",
+            "unix",
+            "--socket",
+            &socket,
+            "--samples",
+            "300",
+            "--command",
+            "get",
+        ]),
+        latency(&["--port", &port, "--samples", "50", "--interval-us", "1000"]),
+    ];
+    for r in &runs {
+        let l = &r["latency_us"];
+        let p = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r}"));
+        assert!(p("p50") > 0.0, "{r}");
+        assert!(
+            p("p50") <= p("p99") && p("p99") <= p("p999") && p("p999") <= p("max"),
+            "{r}"
+        );
+    }
+    assert_eq!(count(&runs[0], "samples"), 300);
+    assert_eq!(runs[1]["transport"], "unix");
+    assert_eq!(runs[1]["command"], "get");
+    // Usage errors are errors, not panics.
+    let mut out = Vec::new();
+    for bad in [
+        &["corekv-bench", "latency", "--transport", "unix"][..],
+        &[
+            "corekv-bench",
+            "latency",
+            "--socket",
+            "/x",
+            "--samples",
+            "1",
+        ],
+        &["corekv-bench", "latency", "--samples", "0"],
+    ] {
+        assert!(
+            corekv_bench::main_with_args(bad, &mut out).is_err(),
+            "{bad:?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::client::Target;
 use crate::keys::KeyDist;
 use crate::request::{KeyFormat, MixSpec, ValueSize};
 use crate::run::RunConfig;
-use crate::{affinity, compare, report, run, scale, Error};
+use crate::{affinity, compare, latency, report, run, scale, Error};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,8 @@ enum Cmd {
     Compare(compare::CompareArgs),
     /// Runs corekv on 1, 2, ... N cores under one workload and charts throughput and p99.
     Scale(scale::ScaleArgs),
+    /// Times single round trips (one request at a time) over one transport.
+    Latency(latency::LatencyArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -242,6 +244,7 @@ where
         }
         Cmd::Compare(a) => compare::main(&a, out)?,
         Cmd::Scale(a) => scale::main(&a, out)?,
+        Cmd::Latency(a) => latency::main(&a, out)?,
     }
     Ok(())
 }

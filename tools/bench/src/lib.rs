@@ -1,5 +1,6 @@
 //! corekv-bench: a thread-per-core RESP load generator (`run`) and the benchmark driver that
-//! compares corekv with its peers (`compare`) and measures how it scales with cores (`scale`).
+//! compares corekv with its peers (`compare`), measures how it scales with cores (`scale`) and
+//! times single round trips per transport (`latency`).
 
 pub mod affinity;
 pub mod chart;
@@ -8,6 +9,7 @@ pub mod client;
 pub mod compare;
 pub mod driver;
 pub mod keys;
+pub mod latency;
 pub mod reply;
 pub mod report;
 pub mod request;

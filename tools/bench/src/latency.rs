@@ -1,0 +1,140 @@
+//! `corekv-bench latency`: one client, one request at a time, each round trip timed (like
+//! `redis-cli --latency`, with HDR percentiles). `--interval-us` spaces the requests so the
+//! server goes idle in between, which is where transports differ most.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::cli::TargetArgs;
+use crate::client::Client;
+use crate::stats::{Latency, Stats};
+use crate::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Unix,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Probe {
+    /// PING.
+    Ping,
+    /// GET of a 64-byte value (set first).
+    Get,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LatencyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// tcp (--host/--port) or unix (--socket).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+    /// Round trips to time.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: u64,
+    /// Pause between requests, in microseconds (0: back to back).
+    #[arg(long, default_value_t = 0)]
+    pub interval_us: u64,
+    #[arg(long, value_enum, default_value_t = Probe::Ping)]
+    pub command: Probe,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    target: String,
+    transport: Transport,
+    command: Probe,
+    samples: u64,
+    interval_us: u64,
+    latency_us: Latency,
+}
+
+const KEY: &str = "corekv-bench:latency";
+
+pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let target = match (a.transport, &a.target.socket) {
+        (Transport::Unix, None) => {
+            return Err(Error::Usage("--transport unix needs --socket PATH".into()))
+        }
+        (Transport::Tcp, Some(_)) => {
+            return Err(Error::Usage(
+                "--socket is for --transport unix; tcp uses --host/--port".into(),
+            ))
+        }
+        _ => a.target.target(),
+    };
+    if a.samples == 0 {
+        return Err(Error::Usage("--samples must be at least 1".into()));
+    }
+    let mut client = Client::connect(&target)?;
+    let request: Vec<u8> = match a.command {
+        Probe::Ping => b"*1\r\n$4\r\nPING\r\n".to_vec(),
+        Probe::Get => {
+            client.command(&[
+                "SET",
+                KEY,
+                "0123456789012345678901234567890123456789012345678901234567890123",
+            ])?;
+            format!("*2\r\n$3\r\nGET\r\n${}\r\n{KEY}\r\n", KEY.len()).into_bytes()
+        }
+    };
+    let stats = measure(&mut client, &request, a.samples, a.interval_us)?;
+    let report = Report {
+        target: target.to_string(),
+        transport: a.transport,
+        command: a.command,
+        samples: a.samples,
+        interval_us: a.interval_us,
+        latency_us: stats.latency(),
+    };
+    let io = Error::io("write report");
+    if a.json {
+        serde_json::to_writer_pretty(&mut *out, &report)
+            .map_err(|e| Error::Usage(format!("JSON: {e}")))?;
+        writeln!(out).map_err(io)
+    } else {
+        let l = &report.latency_us;
+        writeln!(
+            out,
+            "{} round trips over {:?} to {} ({:?}, {} us apart): p50 {:.2} us, p99 {:.2} us, p99.9 {:.2} us, max {:.2} us",
+            report.samples, a.transport, report.target, a.command, a.interval_us, l.p50, l.p99, l.p999, l.max
+        )
+        .map_err(io)
+    }
+}
+
+/// Times `samples` round trips of `request`, one at a time.
+fn measure(
+    client: &mut Client,
+    request: &[u8],
+    samples: u64,
+    interval_us: u64,
+) -> Result<Stats, Error> {
+    let mut stats = Stats::default();
+    let pause = Duration::from_micros(interval_us);
+    for _ in 0..samples {
+        let start = Instant::now();
+        let (replies, raw) = client.pipeline(request, 1)?;
+        let took = start.elapsed();
+        if replies[0].error {
+            return Err(Error::Server(
+                String::from_utf8_lossy(&raw).trim_end().to_string(),
+            ));
+        }
+        stats.record(took.as_nanos() as u64, &replies[0], false);
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    Ok(stats)
+}
