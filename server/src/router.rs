@@ -84,7 +84,8 @@ impl Router {
         let start = Instant::now();
         s.now_ms = corekv_shard::now_ms();
         s.info.borrow_mut().last_active = start;
-        let mut commands = std::mem::take(batch).into_iter();
+        // Drain (not take) keeps the batch's allocation for the next read.
+        let mut commands = batch.drain(..);
         for args in commands.by_ref() {
             if s.closing {
                 continue;
@@ -94,7 +95,8 @@ impl Router {
                 break;
             }
         }
-        batch.extend(commands);
+        let rest: Vec<Vec<Bytes>> = commands.collect();
+        batch.extend(rest);
         flush(s, out).await;
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
@@ -155,7 +157,7 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         );
     }
     s.info.borrow_mut().last_command = spec.name;
-    if spec.has_flag("blocking") {
+    if spec.blocking {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
             return run_blocking(s, id, args, timeout, out).await;
         }

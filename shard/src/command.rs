@@ -99,6 +99,8 @@ pub struct CommandSpec {
     /// For commands whose keys move with their arguments (`numkeys`, `STREAMS`, `STORE`):
     /// finds them, replacing `keys` for routing. Redis flags these "movablekeys".
     pub find_keys: Option<KeyFinder>,
+    /// Has the "blocking" flag (checked on every request, so kept as a field).
+    pub blocking: bool,
 }
 
 /// Finds the key positions of a command with movable keys; invalid forms yield what can be
@@ -198,7 +200,27 @@ pub const fn spec(
         route,
         subcommands: &[],
         find_keys: None,
+        blocking: has(flags, "blocking"),
     }
+}
+
+/// Whether `flags` holds `flag` (usable in the const command tables).
+const fn has(flags: &[&str], flag: &str) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        let (a, b) = (flags[i].as_bytes(), flag.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 impl CommandSpec {
@@ -472,6 +494,15 @@ mod tests {
         assert_eq!(get.keys.positions(2).collect::<Vec<_>>(), vec![1]);
         let ping = lookup(b"ping").unwrap();
         assert_eq!(ping.keys.positions(2).count(), 0);
+    }
+
+    #[test]
+    fn blocking_field_follows_the_flag() {
+        for c in COMMANDS.iter() {
+            assert_eq!(c.blocking, c.has_flag("blocking"), "{}", c.name);
+        }
+        assert!(lookup(b"blpop").is_some_and(|c| c.blocking));
+        assert!(lookup(b"get").is_some_and(|c| !c.blocking));
     }
 
     #[test]
