@@ -46,6 +46,19 @@ impl Shard {
         }
     }
 
+    /// An empty shard shaped like this one (databases, limits), for running a command on
+    /// copies of keys from several shards. Its random numbers come from this shard's generator,
+    /// not from the OS.
+    pub fn scratch(&mut self) -> Shard {
+        Shard {
+            id: self.id,
+            dbs: (0..self.dbs.len()).map(|_| Db::default()).collect(),
+            stats: ShardStats::default(),
+            rng: SmallRng::from_rng(&mut self.rng).unwrap_or_else(|_| SmallRng::seed_from_u64(0)),
+            limits: self.limits,
+        }
+    }
+
     pub fn ctx(&mut self, db: usize) -> Ctx<'_> {
         self.ctx_at(db, now_ms())
     }

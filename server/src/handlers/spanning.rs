@@ -12,7 +12,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::cmd::sort;
 use corekv_shard::db::Entry;
-use corekv_shard::{command, now_ms, slot, Shard, COMMANDS};
+use corekv_shard::{command, now_ms, slot, COMMANDS};
 
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
 use crate::session::Session;
@@ -69,9 +69,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         }
     }
 
-    let databases = s.local.shared.with_config(|c| c.databases);
-    let mut scratch = Shard::new(s.local.mesh.me(), databases);
-    scratch.limits = s.local.shard.borrow().limits;
+    let mut scratch = s.local.shard.borrow_mut().scratch();
     let now = now_ms();
     for (key, entry) in &before {
         if let Some(e) = entry {
