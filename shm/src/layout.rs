@@ -80,7 +80,7 @@ mod tests {
         assert!(Layout::new(MAX_CAPACITY * 2).is_none());
         let l = Layout::new(1 << 16).unwrap();
         assert_eq!(l.total, HEADER_LEN + 2 * (CONTROL_LEN + (1 << 16)));
-        assert_eq!(l.requests % LINE, 0);
-        assert_eq!(l.replies % LINE, 0);
+        assert!(l.requests.is_multiple_of(LINE));
+        assert!(l.replies.is_multiple_of(LINE));
     }
 }

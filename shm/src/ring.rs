@@ -56,7 +56,7 @@ impl Ring {
     /// mapping, its control block is cache-line aligned and `capacity` is a power of two.
     pub fn new(map: Arc<Mapping>, offset: usize, capacity: usize) -> Option<Ring> {
         let end = offset.checked_add(CONTROL_LEN)?.checked_add(capacity)?;
-        let aligned = (map.as_ptr() as usize + offset) % LINE == 0;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(LINE);
         if end > map.len() || !aligned || !capacity.is_power_of_two() {
             return None;
         }
