@@ -168,10 +168,6 @@ impl ShmConnection {
             }
             std::hint::spin_loop();
         }
-        self.ends.replies.announce_sleep();
-        if want == Want::Room {
-            self.ends.requests.announce_sleep();
-        }
         let result = self.sleep(want);
         self.ends.replies.end_sleep();
         self.ends.requests.end_sleep();
@@ -179,7 +175,16 @@ impl ShmConnection {
     }
 
     fn sleep(&mut self, want: Want) -> Result<(), ShmError> {
-        while !self.ready(want)? {
+        loop {
+            // Armed again after every wake-up: a late waker of an earlier round may have
+            // consumed the flag (see `ring`).
+            self.ends.replies.announce_sleep();
+            if want == Want::Room {
+                self.ends.requests.announce_sleep();
+            }
+            if self.ready(want)? {
+                return Ok(());
+            }
             let mut fds = [
                 libc::pollfd {
                     fd: self.ends.to_client.as_fd().as_raw_fd(),
@@ -213,6 +218,5 @@ impl ShmConnection {
                 let _ = self.ends.to_client.drain();
             }
         }
-        Ok(())
     }
 }

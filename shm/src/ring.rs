@@ -21,6 +21,10 @@
 //! first, the waker's swap sees `waiter == 1` and rings. Either way the sleeper cannot sleep
 //! through new data or space. Doorbells are counters (eventfds), so a ring that arrives
 //! before the sleeper actually blocks is kept, and a spurious ring only costs a re-check.
+//!
+//! The waker's swap consumes the flag, and a waker of an earlier round can arrive late (it
+//! published, was descheduled, then swapped a flag armed for the next round): so a sleeper
+//! re-arms the flag after *every* wake-up, before its re-check, never only once per wait.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
