@@ -9,6 +9,8 @@ use glommio::net::{TcpStream, UnixStream};
 pub enum TransportKind {
     Tcp,
     Unix,
+    /// Shared-memory rings, set up over a Unix socket.
+    Shm,
 }
 
 pub trait Transport: AsyncRead + AsyncWrite + Unpin {

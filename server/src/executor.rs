@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use corekv_net::{ShmSettings, ShmStream};
 use corekv_shard::Shard;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::{MeshBuilder, Receivers};
-use glommio::net::{TcpListener, UnixListener};
+use glommio::net::{AcceptedUnixStream, TcpListener, UnixListener};
 use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{debug, info, warn};
 
@@ -103,6 +104,15 @@ pub struct Listen {
     pub tcp: Vec<std::net::SocketAddr>,
     /// Unix socket path and permissions; executor 0 binds it and deals clients out.
     pub unix: Option<(std::path::PathBuf, u32)>,
+    /// The shared-memory transport's socket path and permissions, bound the same way.
+    pub shm: Option<(std::path::PathBuf, u32)>,
+}
+
+/// What a socket accepted by executor 0 carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SocketKind {
+    Unix,
+    Shm,
 }
 
 /// Starts `cpus.len()` executors, each pinned to one CPU, and waits for them to finish.
@@ -179,15 +189,14 @@ async fn executor_main(
         glommio::spawn_local(accept_tcp(local.clone(), listener)).detach();
     }
     if me == 0 {
-        if let Some((path, perm)) = &listen.unix {
-            let listener = UnixListener::bind(path)
-                .map_err(|e| format!("cannot listen on unix socket {}: {e}", path.display()))?;
-            if *perm != 0 {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*perm))
-                    .map_err(|e| format!("cannot set unixsocketperm on {}: {e}", path.display()))?;
+        for (socket, kind) in [
+            (&listen.unix, SocketKind::Unix),
+            (&listen.shm, SocketKind::Shm),
+        ] {
+            if let Some((path, perm)) = socket {
+                let listener = bind_unix(path, *perm)?;
+                glommio::spawn_local(serve_unix(local.clone(), listener, kind)).detach();
             }
-            glommio::spawn_local(serve_unix(local.clone(), listener)).detach();
         }
     }
     let stopped = shared.stopped();
@@ -198,6 +207,18 @@ async fn executor_main(
     }
     debug!(shard = me, "executor stopping");
     Ok(())
+}
+
+/// Binds a Unix socket and sets its file's permissions (0 leaves the umask's).
+fn bind_unix(path: &std::path::Path, perm: u32) -> Result<UnixListener, String> {
+    let listener = UnixListener::bind(path)
+        .map_err(|e| format!("cannot listen on unix socket {}: {e}", path.display()))?;
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+            .map_err(|e| format!("cannot set permissions {perm:o} on {}: {e}", path.display()))?;
+    }
+    Ok(listener)
 }
 
 /// Serves requests from every other executor: each peer gets a task that runs its envelopes
@@ -225,9 +246,33 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
         Envelope::Op { op, reply } => {
             let _ = reply.send(ops::execute(local, op));
         }
-        Envelope::UnixClient(accepted) => {
-            let stream = accepted.bind_to_executor();
+        Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
+        Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
+    }
+}
+
+/// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
+/// first offered its segment.
+fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKind) {
+    let stream = accepted.bind_to_executor();
+    match kind {
+        SocketKind::Unix => {
             glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
+        }
+        SocketKind::Shm => {
+            let (path, settings) = local.shared.with_config(|c| {
+                let settings = ShmSettings {
+                    ring_size: c.shm_ring_size.0 as usize,
+                    spin: Duration::from_micros(c.shm_spin_us),
+                };
+                (c.shm_path.clone(), settings)
+            });
+            match ShmStream::accept(stream, path, settings) {
+                Ok(shm) => {
+                    glommio::spawn_local(crate::session::serve(local.clone(), shm)).detach();
+                }
+                Err(e) => warn!("cannot set up a shared-memory client: {e}"),
+            }
         }
     }
 }
@@ -250,7 +295,7 @@ async fn accept_tcp(local: Rc<Local>, listener: TcpListener) {
 }
 
 /// Accepts Unix socket clients and deals them round-robin to every executor.
-async fn serve_unix(local: Rc<Local>, listener: UnixListener) {
+async fn serve_unix(local: Rc<Local>, listener: UnixListener, kind: SocketKind) {
     let mut next = 0usize;
     loop {
         match listener.shared_accept().await {
@@ -258,15 +303,15 @@ async fn serve_unix(local: Rc<Local>, listener: UnixListener) {
                 let target = next % local.mesh.shards();
                 next += 1;
                 if target == local.mesh.me() {
-                    let stream = accepted.bind_to_executor();
-                    glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
-                } else if local
-                    .mesh
-                    .send(target, Envelope::UnixClient(accepted))
-                    .await
-                    .is_err()
-                {
-                    warn!("could not hand a unix client to executor {target}");
+                    start_session(&local, accepted, kind);
+                    continue;
+                }
+                let envelope = match kind {
+                    SocketKind::Unix => Envelope::UnixClient(accepted),
+                    SocketKind::Shm => Envelope::ShmClient(accepted),
+                };
+                if local.mesh.send(target, envelope).await.is_err() {
+                    warn!("could not hand a {kind:?} client to executor {target}");
                 }
             }
             Err(e) => {

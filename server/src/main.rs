@@ -82,6 +82,13 @@ fn start(
         checks::unix_socket(&path)?;
         Some((path, config.unixsocketperm.0))
     };
+    let shm = if config.shm_path.is_empty() {
+        None
+    } else {
+        let path = std::path::PathBuf::from(&config.shm_path);
+        checks::unix_socket(&path)?;
+        Some((path, config.shm_perm.0))
+    };
     let tcp_port = tcp.first().map_or(0, |a| a.port());
     let shared = Arc::new(Shared {
         config: RwLock::new(config.clone()),
@@ -98,6 +105,7 @@ fn start(
         .iter()
         .map(ToString::to_string)
         .chain(unix.iter().map(|u| u.0.display().to_string()))
+        .chain(shm.iter().map(|s| format!("shm:{}", s.0.display())))
         .collect();
     info!(
         pid = std::process::id(),
@@ -106,14 +114,14 @@ fn start(
         env!("CARGO_PKG_VERSION"),
         listening.join(", ")
     );
-    let unix_path = unix.as_ref().map(|u| u.0.clone());
+    let socket_paths: Vec<_> = unix.iter().chain(shm.iter()).map(|u| u.0.clone()).collect();
     let result = executor::run(
         &cpus,
         shared,
-        Listen { tcp, unix },
+        Listen { tcp, unix, shm },
         config.io_memory.0 as usize,
     );
-    if let Some(path) = unix_path {
+    for path in socket_paths {
         let _ = std::fs::remove_file(path);
     }
     result?;

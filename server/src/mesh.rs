@@ -32,6 +32,8 @@ pub enum Envelope {
     },
     /// A Unix socket client handed over by the executor that accepted it.
     UnixClient(AcceptedUnixStream),
+    /// A shared-memory client (its Unix socket), handed over the same way.
+    ShmClient(AcceptedUnixStream),
 }
 
 /// This executor's handle on the mesh.

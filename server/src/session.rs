@@ -111,7 +111,8 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         last_command: "NULL",
         multi: false,
         no_evict: false,
-        is_unix: io.transport().kind() == TransportKind::Unix,
+        // Shared-memory clients arrive over a Unix socket too.
+        is_unix: io.transport().kind() != TransportKind::Tcp,
         killed: false,
         kill_switch: Some(kill_tx),
     }));

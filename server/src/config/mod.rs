@@ -124,6 +124,14 @@ settings! {
     unixsocket: "unixsocket", String = String::new(), false;
     /// Permissions of the Unix socket file, in octal; 0 leaves the umask's.
     unixsocketperm: "unixsocketperm", Octal = Octal(0), false;
+    /// Shared-memory transport's Unix socket path; empty disables shared memory.
+    shm_path: "shm-path", String = String::new(), false;
+    /// Permissions of the shared-memory socket file, in octal; 0 leaves the umask's.
+    shm_perm: "shm-perm", Octal = Octal(0), false;
+    /// Data bytes of each shared-memory ring (requests, replies); a power of two.
+    shm_ring_size: "shm-ring-size", MemSize = MemSize(1024 * 1024), false;
+    /// Microseconds a shared-memory connection polls its ring before sleeping.
+    shm_spin_us: "shm-spin-us", u64 = 50, true;
     /// Memory limit for data; 0 means no limit.
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.
@@ -250,11 +258,21 @@ impl Config {
         if self.bind_addresses().is_empty() && self.port != 0 {
             return bad("bind", "needs at least one address".into());
         }
-        if self.port == 0 && self.unixsocket.is_empty() {
+        if self.port == 0 && self.unixsocket.is_empty() && self.shm_path.is_empty() {
             return bad(
                 "port",
-                "port 0 needs a unixsocket, or nothing would be served".into(),
+                "port 0 needs a unixsocket or shm-path, or nothing would be served".into(),
             );
+        }
+        let ring = self.shm_ring_size.0;
+        if !ring.is_power_of_two() || !(4096..=1 << 30).contains(&ring) {
+            return bad(
+                "shm-ring-size",
+                "must be a power of two between 4kb and 1gb".into(),
+            );
+        }
+        if self.shm_spin_us > 1_000_000 {
+            return bad("shm-spin-us", "must be at most 1000000".into());
         }
         Ok(())
     }

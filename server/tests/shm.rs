@@ -1,0 +1,222 @@
+//! The shared-memory transport, end to end: the real binary with `--shm-path`, driven by the
+//! `corekv-shm` client (and raw ring access for a hostile client).
+
+mod support;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use corekv_shm::layout::{Layout, TAIL_OFFSET};
+use corekv_shm::mapping::Mapping;
+use corekv_shm::{ShmConnection, Value};
+use redis::Commands;
+use support::Server;
+
+/// Ring size the tests run with: small, so pipelines and values stream through it.
+const RING: usize = 64 * 1024;
+
+fn start(cores: usize) -> (Server, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "corekv-shm-test-{}-{}",
+        std::process::id(),
+        support::free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shm.sock");
+    let server = Server::corekv(
+        cores,
+        &[
+            "--shm-path",
+            path.to_str().unwrap(),
+            "--shm-perm",
+            "700",
+            "--shm-ring-size",
+            "64kb",
+        ],
+    );
+    (server, path)
+}
+
+fn bulk(v: &[u8]) -> Value {
+    Value::Bulk(v.to_vec())
+}
+
+fn ok() -> Value {
+    Value::Status("OK".into())
+}
+
+fn shm_clients(server: &Server) -> usize {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut server.client())
+        .unwrap();
+    list.lines().filter(|l| l.contains("shm.sock")).count()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn commands_values_and_socket_mode() {
+    let (server, path) = start(2);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let mut con = ShmConnection::connect(&path).unwrap();
+    assert_eq!(
+        con.command(&[b"PING"]).unwrap(),
+        Value::Status("PONG".into())
+    );
+    assert_eq!(con.command(&[b"SET", b"k", b"v"]).unwrap(), ok());
+    assert_eq!(con.command(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
+    assert_eq!(con.command(&[b"GET", b"missing"]).unwrap(), Value::Nil);
+    assert!(matches!(
+        con.command(&[b"NOSUCH"]).unwrap(),
+        Value::Error(_)
+    ));
+    // Keys on every shard, and what TCP clients see.
+    for i in 0..50 {
+        let key = format!("key:{i}");
+        assert_eq!(con.command(&[b"SET", key.as_bytes(), b"x"]).unwrap(), ok());
+    }
+    assert_eq!(con.command(&[b"DBSIZE"]).unwrap(), Value::Int(51));
+    let v: String = server.client().get("k").unwrap();
+    assert_eq!(v, "v");
+
+    assert_eq!(con.command(&[b"SET", b"empty", b""]).unwrap(), ok());
+    assert_eq!(con.command(&[b"GET", b"empty"]).unwrap(), bulk(b""));
+    for size in [8 << 20, 64 << 20] {
+        let big: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        assert_eq!(con.command(&[b"SET", b"big", &big]).unwrap(), ok());
+        assert_eq!(con.command(&[b"GET", b"big"]).unwrap(), bulk(&big));
+    }
+}
+
+#[test]
+fn pipeline_larger_than_the_rings() {
+    let (_server, path) = start(2);
+    let mut con = ShmConnection::connect(&path).unwrap();
+    const N: i64 = 10_000;
+    // Sent before any reply is read: both rings fill and the client drains replies while
+    // it sends.
+    for i in 0..N {
+        let key = format!("counter:{}", i % 7);
+        con.send(&[b"INCR", key.as_bytes()]).unwrap();
+    }
+    let mut sum = 0;
+    for _ in 0..N {
+        match con.recv().unwrap() {
+            Value::Int(n) => sum += n,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Counter c ends at its count n_c; the replies sum to sum(n_c (n_c + 1) / 2).
+    let want: i64 = (0..7)
+        .map(|c| {
+            let n = (N - c + 6) / 7;
+            n * (n + 1) / 2
+        })
+        .sum();
+    assert_eq!(sum, want);
+    assert_eq!(
+        con.command(&[b"PING"]).unwrap(),
+        Value::Status("PONG".into())
+    );
+}
+
+#[test]
+fn resp3_after_hello() {
+    let (_server, path) = start(1);
+    let mut con = ShmConnection::connect(&path).unwrap();
+    assert!(matches!(
+        con.command(&[b"HELLO", b"3"]).unwrap(),
+        Value::Map(_)
+    ));
+    con.command(&[b"HSET", b"h", b"f", b"v"]).unwrap();
+    assert_eq!(
+        con.command(&[b"HGETALL", b"h"]).unwrap(),
+        Value::Map(vec![(bulk(b"f"), bulk(b"v"))])
+    );
+    assert_eq!(con.command(&[b"GET", b"nothing"]).unwrap(), Value::Nil);
+}
+
+#[test]
+fn blpop_is_woken_by_a_tcp_client() {
+    let (server, path) = start(2);
+    let mut con = ShmConnection::connect(&path).unwrap();
+    let mut tcp = server.client();
+    let pusher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let _: i64 = tcp.rpush("queue", "job").unwrap();
+    });
+    let started = Instant::now();
+    assert_eq!(
+        con.command(&[b"BLPOP", b"queue", b"10"]).unwrap(),
+        Value::Array(vec![bulk(b"queue"), bulk(b"job")])
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    pusher.join().unwrap();
+}
+
+#[test]
+fn a_client_dying_mid_command_is_cleaned_up() {
+    let (server, path) = start(2);
+    let mut keeper = ShmConnection::connect(&path).unwrap();
+    keeper.command(&[b"PING"]).unwrap();
+    for blocked in [false, true] {
+        let mut victim = ShmConnection::connect(&path).unwrap();
+        victim.command(&[b"PING"]).unwrap();
+        wait_for("two shm clients", || shm_clients(&server) == 2);
+        if blocked {
+            victim.send(&[b"BLPOP", b"never", b"0"]).unwrap();
+        } else {
+            // Half a command: the server waits for the rest.
+            victim
+                .send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        drop(victim);
+        wait_for("the dead client to go", || shm_clients(&server) == 1);
+    }
+    assert_eq!(
+        keeper.command(&[b"PING"]).unwrap(),
+        Value::Status("PONG".into())
+    );
+}
+
+#[test]
+fn a_hostile_client_is_disconnected_and_others_keep_working() {
+    let (server, path) = start(1);
+    let mut good = ShmConnection::connect(&path).unwrap();
+    let socket = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let ends = corekv_shm::handshake::take(socket.as_fd()).unwrap();
+    let layout = Layout::new(RING).unwrap();
+    let raw = Mapping::from_fd(ends.segment.file().as_fd(), layout.total).unwrap();
+    wait_for("two shm clients", || shm_clients(&server) == 2);
+    // SAFETY (test): the request ring's tail lies inside the mapping, 8-byte aligned.
+    let tail = unsafe {
+        &*raw
+            .as_ptr()
+            .add(layout.requests + TAIL_OFFSET)
+            .cast::<AtomicU64>()
+    };
+    tail.store(u64::MAX - 12345, Ordering::Release);
+    ends.to_server.ring().unwrap();
+    // The server closes the connection: the socket reaches its end.
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut &socket, &mut byte).unwrap(), 0);
+    wait_for("the hostile client to go", || shm_clients(&server) == 1);
+    assert_eq!(good.command(&[b"SET", b"k", b"v"]).unwrap(), ok());
+    assert_eq!(good.command(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
+}
