@@ -173,7 +173,7 @@ fn latency(args: &[&str]) -> Value {
 }
 
 #[test]
-fn latency_times_single_round_trips_over_tcp_and_unix() {
+fn latency_times_single_round_trips_over_tcp_unix_and_shm() {
     let server = Server::corekv_with_unix(1);
     let port = server.port.to_string();
     let socket = server
@@ -182,20 +182,18 @@ fn latency_times_single_round_trips_over_tcp_and_unix() {
         .expect("unix socket")
         .display()
         .to_string();
+    let shm_dir = tempfile_dir();
+    let shm_path = shm_dir.join("shm.sock").display().to_string();
+    let shm_server = Server::corekv(1, &["--shm-path", &shm_path]);
+    #[rustfmt::skip]
     let runs = [
         latency(&["--port", &port, "--samples", "300"]),
-        latency(&[
-            "--transport",
-            "unix",
-            "--socket",
-            &socket,
-            "--samples",
-            "300",
-            "--command",
-            "get",
-        ]),
+        latency(&["--transport", "unix", "--socket", &socket, "--samples", "300", "--command", "get"]),
         latency(&["--port", &port, "--samples", "50", "--interval-us", "1000"]),
+        latency(&["--transport", "shm", "--socket", &shm_path, "--samples", "300", "--command", "get"]),
     ];
+    drop(shm_server);
+    let _ = std::fs::remove_dir_all(&shm_dir);
     for r in &runs {
         let l = &r["latency_us"];
         let p = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r}"));
@@ -208,10 +206,12 @@ fn latency_times_single_round_trips_over_tcp_and_unix() {
     assert_eq!(count(&runs[0], "samples"), 300);
     assert_eq!(runs[1]["transport"], "unix");
     assert_eq!(runs[1]["command"], "get");
+    assert_eq!(runs[3]["transport"], "shm");
     // Usage errors are errors, not panics.
     let mut out = Vec::new();
     for bad in [
         &["corekv-bench", "latency", "--transport", "unix"][..],
+        &["corekv-bench", "latency", "--transport", "shm"],
         &[
             "corekv-bench",
             "latency",
@@ -227,4 +227,15 @@ fn latency_times_single_round_trips_over_tcp_and_unix() {
             "{bad:?}"
         );
     }
+}
+
+/// A fresh private directory for a socket.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "corekv-bench-test-{}-{}",
+        std::process::id(),
+        support::free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }

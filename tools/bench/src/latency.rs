@@ -1,6 +1,7 @@
 //! `corekv-bench latency`: one client, one request at a time, each round trip timed (like
-//! `redis-cli --latency`, with HDR percentiles). `--interval-us` spaces the requests so the
-//! server goes idle in between, which is where transports differ most.
+//! `redis-cli --latency`, with HDR percentiles), over TCP, a Unix socket or corekv's
+//! shared-memory rings. `--interval-us` spaces the requests so the server goes idle in
+//! between, which is where transports differ most.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -9,7 +10,11 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::cli::TargetArgs;
+use corekv_shm::reply::Value;
+use corekv_shm::ShmConnection;
+
 use crate::client::Client;
+use crate::reply::Reply;
 use crate::stats::{Latency, Stats};
 use crate::Error;
 
@@ -18,6 +23,8 @@ use crate::Error;
 pub enum Transport {
     Tcp,
     Unix,
+    /// corekv's shared-memory rings (`--socket` is the server's `shm-path`).
+    Shm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -33,7 +40,7 @@ pub enum Probe {
 pub struct LatencyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// tcp (--host/--port) or unix (--socket).
+    /// tcp (--host/--port), unix or shm (--socket).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// Round trips to time.
@@ -63,12 +70,14 @@ const KEY: &str = "corekv-bench:latency";
 
 pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
     let target = match (a.transport, &a.target.socket) {
-        (Transport::Unix, None) => {
-            return Err(Error::Usage("--transport unix needs --socket PATH".into()))
+        (Transport::Unix | Transport::Shm, None) => {
+            return Err(Error::Usage(
+                "--transport unix and shm need --socket PATH".into(),
+            ))
         }
         (Transport::Tcp, Some(_)) => {
             return Err(Error::Usage(
-                "--socket is for --transport unix; tcp uses --host/--port".into(),
+                "--socket is for --transport unix or shm; tcp uses --host/--port".into(),
             ))
         }
         _ => a.target.target(),
@@ -76,19 +85,22 @@ pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
     if a.samples == 0 {
         return Err(Error::Usage("--samples must be at least 1".into()));
     }
-    let mut client = Client::connect(&target)?;
+    let mut conn = match (a.transport, &a.target.socket) {
+        (Transport::Shm, Some(path)) => Conn::Shm(
+            ShmConnection::connect(path)
+                .map_err(|e| Error::Server(format!("shm connect to {}: {e}", path.display())))?,
+        ),
+        _ => Conn::Stream(Client::connect(&target)?),
+    };
     let request: Vec<u8> = match a.command {
         Probe::Ping => b"*1\r\n$4\r\nPING\r\n".to_vec(),
         Probe::Get => {
-            client.command(&[
-                "SET",
-                KEY,
-                "0123456789012345678901234567890123456789012345678901234567890123",
-            ])?;
+            let set = b"*3\r\n$3\r\nSET\r\n$20\r\ncorekv-bench:latency\r\n$64\r\n0123456789012345678901234567890123456789012345678901234567890123\r\n";
+            conn.round_trip(set)?;
             format!("*2\r\n$3\r\nGET\r\n${}\r\n{KEY}\r\n", KEY.len()).into_bytes()
         }
     };
-    let stats = measure(&mut client, &request, a.samples, a.interval_us)?;
+    let stats = measure(&mut conn, &request, a.samples, a.interval_us)?;
     let report = Report {
         target: target.to_string(),
         transport: a.transport,
@@ -113,9 +125,44 @@ pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
     }
 }
 
+/// One client connection of any transport.
+enum Conn {
+    Stream(Client),
+    Shm(ShmConnection),
+}
+
+impl Conn {
+    /// Sends one encoded request and waits for its reply; a server error is an error.
+    fn round_trip(&mut self, request: &[u8]) -> Result<Reply, Error> {
+        match self {
+            Conn::Stream(client) => {
+                let (mut replies, raw) = client.pipeline(request, 1)?;
+                let reply = replies.pop().unwrap_or_default();
+                if reply.error {
+                    return Err(Error::Server(
+                        String::from_utf8_lossy(&raw).trim_end().to_string(),
+                    ));
+                }
+                Ok(reply)
+            }
+            Conn::Shm(shm) => {
+                let shm_error = |e: corekv_shm::ShmError| Error::Server(format!("shm: {e}"));
+                shm.send_raw(request).map_err(shm_error)?;
+                match shm.recv().map_err(shm_error)? {
+                    Value::Error(e) => Err(Error::Server(e)),
+                    _ => Ok(Reply {
+                        values: 1,
+                        ..Reply::default()
+                    }),
+                }
+            }
+        }
+    }
+}
+
 /// Times `samples` round trips of `request`, one at a time.
 fn measure(
-    client: &mut Client,
+    conn: &mut Conn,
     request: &[u8],
     samples: u64,
     interval_us: u64,
@@ -124,14 +171,9 @@ fn measure(
     let pause = Duration::from_micros(interval_us);
     for _ in 0..samples {
         let start = Instant::now();
-        let (replies, raw) = client.pipeline(request, 1)?;
+        let reply = conn.round_trip(request)?;
         let took = start.elapsed();
-        if replies[0].error {
-            return Err(Error::Server(
-                String::from_utf8_lossy(&raw).trim_end().to_string(),
-            ));
-        }
-        stats.record(took.as_nanos() as u64, &replies[0], false);
+        stats.record(took.as_nanos() as u64, &reply, false);
         if !pause.is_zero() {
             std::thread::sleep(pause);
         }
