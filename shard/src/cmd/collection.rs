@@ -175,6 +175,19 @@ pub fn repeated_picks(count: i64) -> Result<usize, Reply> {
     }
 }
 
+/// A count read off the collection at `key` (HLEN, SCARD, HEXISTS, LLEN...): `count` gets
+/// `None` for a missing key; another type is WRONGTYPE.
+pub fn read_count<T: Collection>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    count: impl FnOnce(Option<&T>) -> usize,
+) -> Reply {
+    match ctx.read_as::<T>(key) {
+        Ok(c) => Reply::Int(count(c) as i64),
+        Err(e) => e,
+    }
+}
+
 /// Removes each of `items` from the collection at `key`, deleting the key when it empties, and
 /// replies how many were there (HDEL, SREM). The key is taken for update only when at least
 /// one of them is present.

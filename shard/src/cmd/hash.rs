@@ -7,8 +7,8 @@ use rand::Rng;
 
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::collection::{
-    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, remove_items,
-    repeated_picks, scan_reply, scan_window,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_count, read_with_rng,
+    remove_items, repeated_picks, scan_reply, scan_window,
 };
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
@@ -101,24 +101,19 @@ pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Hash>(&args[1]) {
-        Ok(h) => Reply::Int(h.is_some_and(|h| h.contains(&args[2])) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |h: Option<&Hash>| {
+        h.is_some_and(|h| h.contains(&args[2])) as usize
+    })
 }
 
 pub fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Hash>(&args[1]) {
-        Ok(h) => Reply::Int(h.map_or(0, Hash::len) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |h: Option<&Hash>| h.map_or(0, Hash::len))
 }
 
 pub fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Hash>(&args[1]) {
-        Ok(h) => Reply::Int(h.and_then(|h| h.get(&args[2])).map_or(0, <[u8]>::len) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |h: Option<&Hash>| {
+        h.and_then(|h| h.get(&args[2])).map_or(0, <[u8]>::len)
+    })
 }
 
 /// HGETALL (a map), HKEYS and HVALS (arrays), in the hash's order.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 
 use crate::args::{int_arg, is, parse_f64, parse_i64};
-use crate::cmd::collection::{clamp_range, peek};
+use crate::cmd::collection::{clamp_range, peek, read_count};
 use crate::command::{
     display_name, k, numkeys_keys, spec, CommandSpec, Route, NO_KEYS, ONE_KEY, R, RS, W, WD, WDF,
     WF,
@@ -208,10 +208,9 @@ pub fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 // Reading and editing in place
 
 pub fn llen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<List>(&args[1]) {
-        Ok(list) => Reply::Int(list.map_or(0, List::len) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |list: Option<&List>| {
+        list.map_or(0, List::len)
+    })
 }
 
 /// LRANGE key start stop

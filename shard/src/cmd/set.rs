@@ -7,8 +7,8 @@ use rand::Rng;
 
 use crate::args::{is, parse_i64};
 use crate::cmd::collection::{
-    parse_cursor, parse_sample_count, parse_scan_options, peek, read_with_rng, remove_items,
-    repeated_picks, scan_reply, scan_window, update_with_rng,
+    parse_cursor, parse_sample_count, parse_scan_options, peek, read_count, read_with_rng,
+    remove_items, repeated_picks, scan_reply, scan_window, update_with_rng,
 };
 use crate::command::{
     k, numkeys_keys, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
@@ -69,10 +69,9 @@ pub fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Set>(&args[1]) {
-        Ok(s) => Reply::Int(s.is_some_and(|s| s.contains(&args[2])) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |s: Option<&Set>| {
+        s.is_some_and(|s| s.contains(&args[2])) as usize
+    })
 }
 
 pub fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -88,10 +87,7 @@ pub fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn scard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Set>(&args[1]) {
-        Ok(s) => Reply::Int(s.map_or(0, Set::len) as i64),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |s: Option<&Set>| s.map_or(0, Set::len))
 }
 
 /// SPOP key [count]

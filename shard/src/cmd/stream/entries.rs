@@ -5,6 +5,7 @@ use corekv_net::Reply;
 
 use super::{entry_reply, id_reply, parse_id, parse_id_as, range_end, range_start, IdSyntax};
 use crate::args::{int_arg, is};
+use crate::cmd::collection::read_count;
 use crate::errors;
 use crate::store::Ctx;
 use crate::types::stream::{Stream, StreamId, Trim};
@@ -192,10 +193,7 @@ pub fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.read_as::<Stream>(&args[1]) {
-        Ok(s) => Reply::Int(s.map_or(0, |s| s.len() as i64)),
-        Err(e) => e,
-    }
+    read_count(ctx, &args[1], |s: Option<&Stream>| s.map_or(0, Stream::len))
 }
 
 /// XRANGE key start end [COUNT n] / XREVRANGE key end start [COUNT n]
