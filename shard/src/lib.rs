@@ -10,6 +10,7 @@ pub mod db;
 pub mod errors;
 pub mod glob;
 pub mod long_double;
+pub mod notify;
 pub mod slot;
 pub mod store;
 pub mod types;

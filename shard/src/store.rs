@@ -10,6 +10,7 @@ use rand::SeedableRng;
 
 use crate::db::{Db, Entry};
 use crate::errors;
+use crate::notify::{KeyEvent, NotifyFlags};
 use crate::types::{Collection, EncodingLimits};
 use crate::value::Value;
 
@@ -28,6 +29,10 @@ pub struct Shard {
     pub rng: SmallRng,
     /// Encoding thresholds from the server's config.
     pub limits: EncodingLimits,
+    /// Which keyspace notification classes are on (`notify-keyspace-events`).
+    pub notify: NotifyFlags,
+    /// Events raised since the server last drained them (see [`crate::notify`]).
+    pub events: Vec<KeyEvent>,
 }
 
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
@@ -43,6 +48,8 @@ impl Shard {
             stats: ShardStats::default(),
             rng: SmallRng::from_entropy(),
             limits: EncodingLimits::default(),
+            notify: NotifyFlags::NONE,
+            events: Vec::new(),
         }
     }
 
@@ -56,6 +63,8 @@ impl Shard {
             stats: ShardStats::default(),
             rng: SmallRng::from_rng(&mut self.rng).unwrap_or_else(|_| SmallRng::seed_from_u64(0)),
             limits: self.limits,
+            notify: self.notify,
+            events: Vec::new(),
         }
     }
 
@@ -122,6 +131,18 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     pub fn db(&mut self) -> &mut Db {
         &mut self.shard.dbs[self.db]
+    }
+
+    /// Raises a keyspace notification for `key` if its class is on.
+    pub fn notify(&mut self, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        if self.shard.notify.wants(class) {
+            self.shard.events.push(KeyEvent {
+                db: self.db,
+                class,
+                event,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
     }
 
     /// Reads a key for a read command, counting a hit or miss and refreshing its access time.

@@ -1,0 +1,145 @@
+//! Keyspace notifications (`notify-keyspace-events`): which classes are on, and the events a
+//! shard's commands raise. Commands record events in [`Shard::events`] through
+//! [`crate::Ctx::notify`]; the server drains them after each command or op and publishes them
+//! on `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` from whichever core owns the key.
+
+use bytes::Bytes;
+
+/// A set of notification classes, as Redis's `NOTIFY_*` bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotifyFlags(u16);
+
+impl NotifyFlags {
+    pub const NONE: NotifyFlags = NotifyFlags(0);
+    pub const KEYSPACE: NotifyFlags = NotifyFlags(1 << 0); // K
+    pub const KEYEVENT: NotifyFlags = NotifyFlags(1 << 1); // E
+    pub const GENERIC: NotifyFlags = NotifyFlags(1 << 2); // g
+    pub const STRING: NotifyFlags = NotifyFlags(1 << 3); // $
+    pub const LIST: NotifyFlags = NotifyFlags(1 << 4); // l
+    pub const SET: NotifyFlags = NotifyFlags(1 << 5); // s
+    pub const HASH: NotifyFlags = NotifyFlags(1 << 6); // h
+    pub const ZSET: NotifyFlags = NotifyFlags(1 << 7); // z
+    pub const EXPIRED: NotifyFlags = NotifyFlags(1 << 8); // x
+    pub const EVICTED: NotifyFlags = NotifyFlags(1 << 9); // e
+    pub const STREAM: NotifyFlags = NotifyFlags(1 << 10); // t
+    pub const KEY_MISS: NotifyFlags = NotifyFlags(1 << 11); // m
+    pub const MODULE: NotifyFlags = NotifyFlags(1 << 12); // d
+    pub const NEW: NotifyFlags = NotifyFlags(1 << 13); // n
+    /// `A`: every class but key-miss and new.
+    pub const ALL: NotifyFlags = NotifyFlags(
+        Self::GENERIC.0
+            | Self::STRING.0
+            | Self::LIST.0
+            | Self::SET.0
+            | Self::HASH.0
+            | Self::ZSET.0
+            | Self::EXPIRED.0
+            | Self::EVICTED.0
+            | Self::STREAM.0
+            | Self::MODULE.0,
+    );
+
+    pub const fn contains(self, other: NotifyFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn union(self, other: NotifyFlags) -> NotifyFlags {
+        NotifyFlags(self.0 | other.0)
+    }
+
+    /// Whether an event of `class` is published at all: its class is on, and at least one of
+    /// the keyspace (K) or keyevent (E) channels is.
+    pub const fn wants(self, class: NotifyFlags) -> bool {
+        self.0 & class.0 != 0 && self.0 & (Self::KEYSPACE.0 | Self::KEYEVENT.0) != 0
+    }
+
+    const LETTERS: [(char, NotifyFlags); 14] = [
+        ('g', Self::GENERIC),
+        ('$', Self::STRING),
+        ('l', Self::LIST),
+        ('s', Self::SET),
+        ('h', Self::HASH),
+        ('z', Self::ZSET),
+        ('x', Self::EXPIRED),
+        ('e', Self::EVICTED),
+        ('t', Self::STREAM),
+        ('d', Self::MODULE),
+        ('n', Self::NEW),
+        ('K', Self::KEYSPACE),
+        ('E', Self::KEYEVENT),
+        ('m', Self::KEY_MISS),
+    ];
+
+    /// Parses a `notify-keyspace-events` value; `None` for an unknown letter (Redis refuses it).
+    pub fn parse(s: &str) -> Option<NotifyFlags> {
+        let mut flags = NotifyFlags::NONE;
+        for c in s.chars() {
+            let bit = if c == 'A' {
+                Self::ALL
+            } else {
+                Self::LETTERS.iter().find(|(l, _)| *l == c)?.1
+            };
+            flags = flags.union(bit);
+        }
+        Some(flags)
+    }
+}
+
+impl std::fmt::Display for NotifyFlags {
+    /// Redis's canonical spelling (keyspaceEventsFlagsToString): `A` when every class of it is
+    /// on, then the other letters in a fixed order.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all = self.contains(Self::ALL);
+        if all {
+            f.write_str("A")?;
+        }
+        for (letter, bit) in Self::LETTERS {
+            if self.contains(bit) && !(all && Self::ALL.contains(bit)) {
+                write!(f, "{letter}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One event a command raised on a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub db: usize,
+    /// The event's class (one bit).
+    pub class: NotifyFlags,
+    /// Redis's event name: `set`, `del`, `expired`, `lpush`...
+    pub event: &'static str,
+    pub key: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_like_redis() {
+        assert_eq!(
+            NotifyFlags::parse("KEA").map(|f| f.to_string()).as_deref(),
+            Some("AKE")
+        );
+        assert_eq!(
+            NotifyFlags::parse("Kx$").map(|f| f.to_string()).as_deref(),
+            Some("$xK")
+        );
+        assert_eq!(
+            NotifyFlags::parse("").map(|f| f.to_string()).as_deref(),
+            Some("")
+        );
+        assert!(NotifyFlags::parse("Kq").is_none());
+    }
+
+    #[test]
+    fn needs_a_channel_kind_to_publish() {
+        let only_class = NotifyFlags::parse("g").unwrap_or_default();
+        assert!(!only_class.wants(NotifyFlags::GENERIC));
+        let flags = NotifyFlags::parse("Eg").unwrap_or_default();
+        assert!(flags.wants(NotifyFlags::GENERIC));
+        assert!(!flags.wants(NotifyFlags::STRING));
+    }
+}
