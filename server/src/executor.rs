@@ -97,6 +97,7 @@ pub struct Local {
     pub shared: Arc<Shared>,
     /// Clients blocked on this shard's keys.
     pub blocking: RefCell<crate::blocking::Registry>,
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 /// Where an executor's listeners come from.
@@ -170,8 +171,10 @@ async fn executor_main(
     let config = shared.config();
     let mesh = Mesh::new(senders);
     let me = mesh.me();
+    let mesh_size = mesh.shards();
     let mut shard = Shard::new(me, config.databases);
     shard.limits = config.encoding_limits();
+    shard.notify = config.notify_keyspace_events.0;
     let local = Rc::new(Local {
         shard: RefCell::new(shard),
         mesh,
@@ -179,8 +182,10 @@ async fn executor_main(
         command_stats: RefCell::new(CommandStats::new()),
         shared: shared.clone(),
         blocking: RefCell::default(),
+        pubsub: crate::pubsub::PubSub::new(me, mesh_size, config.pubsub_limit()),
     });
     serve_mesh(&local, receivers);
+    glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
     glommio::spawn_local(active_expiry(local.clone())).detach();
 
     for addr in &listen.tcp {
@@ -248,6 +253,7 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
         }
         Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
         Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
+        Envelope::Publish(deliveries) => local.pubsub.deliver(deliveries),
     }
 }
 
@@ -332,6 +338,7 @@ async fn active_expiry(local: Rc<Local>) {
             crate::blocking::serve_ready(&local);
         }
         let more = local.shard.borrow_mut().active_expire(tick / 4);
+        crate::pubsub::keyspace::drain(&local);
         if more {
             // More to expire: yield to clients, then go on without waiting a whole tick.
             glommio::yield_if_needed().await;

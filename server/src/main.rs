@@ -8,6 +8,8 @@ mod executor;
 mod handlers;
 mod mesh;
 mod ops;
+mod pubsub;
+mod push;
 mod router;
 mod session;
 mod stats;

@@ -34,6 +34,8 @@ pub enum Envelope {
     UnixClient(AcceptedUnixStream),
     /// A shared-memory client (its Unix socket), handed over the same way.
     ShmClient(AcceptedUnixStream),
+    /// Pub/sub messages for this executor's subscribers, in publish order.
+    Publish(Vec<crate::pubsub::Delivery>),
 }
 
 /// This executor's handle on the mesh.

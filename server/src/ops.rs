@@ -72,6 +72,10 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
+    ReloadPubSub,
+    /// Subscription counts changed on one executor (every executor keeps them all).
+    Interest(Vec<crate::pubsub::InterestChange>),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -110,6 +114,7 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
     result
 }
 
@@ -234,6 +239,18 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         }
         ShardOp::SetLimits(limits) => {
             local.shard.borrow_mut().limits = limits;
+            OpResult::Done
+        }
+        ShardOp::ReloadPubSub => {
+            let (notify, limit) = local
+                .shared
+                .with_config(|c| (c.notify_keyspace_events.0, c.pubsub_limit()));
+            local.shard.borrow_mut().notify = notify;
+            local.pubsub.limit.set(limit);
+            OpResult::Done
+        }
+        ShardOp::Interest(changes) => {
+            local.pubsub.apply(&changes);
             OpResult::Done
         }
         ShardOp::Report => {

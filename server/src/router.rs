@@ -21,6 +21,7 @@ use crate::blocking::{self, Blocked};
 use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
+use crate::pubsub;
 use crate::ops::shard_unavailable;
 use crate::session::{ReplyMode, Session};
 
@@ -156,6 +157,16 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             out,
         );
     }
+    if s.subscriptions.is_some()
+        && pubsub::client::in_subscribed_mode(s)
+        && !pubsub::client::allowed_when_subscribed(spec.name)
+    {
+        let silent = take_silence(s);
+        return ready(s, silent, pubsub::client::refused_when_subscribed(&args[0]), out);
+    }
+    if s.local.pubsub.monitoring.get() {
+        pubsub::monitor::feed(s, spec, &args);
+    }
     s.info.borrow_mut().last_command = spec.name;
     if spec.blocking {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
@@ -174,6 +185,12 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
+            if let Some(queue) = &s.push {
+                // Pushes this command queued (subscribe confirmations, a message published
+                // to itself) go before its reply, as in Redis.
+                queue.set_proto(s.proto);
+                queue.take_into(out);
+            }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
             }
@@ -362,6 +379,7 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .borrow_mut()
         .count(command::stat_slot(id, args), reply.is_error());
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
     reply
 }
 
