@@ -108,6 +108,10 @@ impl ClientRegistry {
         self.clients.insert(id, info);
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.clients.contains_key(&id)
+    }
+
     pub fn remove(&mut self, id: u64) {
         self.clients.remove(&id);
     }

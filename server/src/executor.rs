@@ -98,6 +98,7 @@ pub struct Local {
     /// Clients blocked on this shard's keys.
     pub blocking: RefCell<crate::blocking::Registry>,
     pub pubsub: crate::pubsub::PubSub,
+    pub tracking: crate::tracking::Tracking,
 }
 
 /// Where an executor's listeners come from.
@@ -183,6 +184,7 @@ async fn executor_main(
         shared: shared.clone(),
         blocking: RefCell::default(),
         pubsub: crate::pubsub::PubSub::new(me, mesh_size, config.pubsub_limit()),
+        tracking: Default::default(),
     });
     serve_mesh(&local, receivers);
     glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
@@ -246,15 +248,35 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
         Envelope::Commands { commands, reply } => {
             let replies = crate::router::execute_remote(local, commands);
             // The requester may have gone (client disconnected): nothing to do then.
-            let _ = reply.send(replies);
+            reply_settled(local, reply, replies);
         }
         Envelope::Op { op, reply } => {
-            let _ = reply.send(ops::execute(local, op));
+            let result = ops::execute(local, op);
+            reply_settled(local, reply, result);
         }
         Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
         Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
         Envelope::Publish(deliveries) => local.pubsub.deliver(deliveries),
+        Envelope::Invalidate { deliveries, ack } => {
+            local.pubsub.deliver(deliveries);
+            let _ = ack.send(());
+        }
     }
+}
+
+/// Answers a remote request, after the invalidations its writes caused have reached their
+/// clients' executors (in a task of its own, so this peer's next requests run meanwhile).
+fn reply_settled<T: 'static>(local: &Rc<Local>, reply: futures_channel::oneshot::Sender<T>, value: T) {
+    if !local.tracking.has_unsettled() {
+        let _ = reply.send(value);
+        return;
+    }
+    let local = local.clone();
+    glommio::spawn_local(async move {
+        crate::tracking::settle(&local).await;
+        let _ = reply.send(value);
+    })
+    .detach();
 }
 
 /// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
@@ -339,6 +361,9 @@ async fn active_expiry(local: Rc<Local>) {
         }
         let more = local.shard.borrow_mut().active_expire(tick / 4);
         crate::pubsub::keyspace::drain(&local);
+        if local.tracking.has_unsettled() {
+            crate::tracking::settle(&local).await;
+        }
         if more {
             // More to expire: yield to clients, then go on without waiting a whole tick.
             glommio::yield_if_needed().await;

@@ -13,6 +13,7 @@ mod push;
 mod router;
 mod session;
 mod stats;
+mod tracking;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

@@ -74,6 +74,8 @@ pub enum ShardOp {
     SetLimits(corekv_shard::types::EncodingLimits),
     /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
     ReloadPubSub,
+    /// Client-side caching's table changes and lookups.
+    Tracking(crate::tracking::TrackingOp),
     /// Subscription counts changed on one executor (every executor keeps them all).
     Interest(Vec<crate::pubsub::InterestChange>),
     /// Counters and key counts for INFO.
@@ -115,6 +117,7 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
     crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     result
 }
 
@@ -166,6 +169,8 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     d.clear();
                 }),
             }
+            drop(shard);
+            crate::tracking::flushed(local);
             OpResult::Done
         }
         ShardOp::RandomKey { db } => {
@@ -249,6 +254,7 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             local.pubsub.limit.set(limit);
             OpResult::Done
         }
+        ShardOp::Tracking(op) => crate::tracking::execute(local, op),
         ShardOp::Interest(changes) => {
             local.pubsub.apply(&changes);
             OpResult::Done

@@ -99,6 +99,9 @@ impl Router {
         let rest: Vec<Vec<Bytes>> = commands.collect();
         batch.extend(rest);
         flush(s, out).await;
+        if s.local.tracking.has_unsettled() {
+            crate::tracking::settle(&s.local).await;
+        }
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
         s.router.blocked.take()
@@ -167,6 +170,9 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     if s.local.pubsub.monitoring.get() {
         pubsub::monitor::feed(s, spec, &args);
     }
+    if s.tracking.is_some() {
+        crate::tracking::before_command(s, spec, &args).await;
+    }
     s.info.borrow_mut().last_command = spec.name;
     if spec.blocking {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
@@ -185,7 +191,7 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
-            if let Some(queue) = &s.push {
+            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
                 // Pushes this command queued (subscribe confirmations, a message published
                 // to itself) go before its reply, as in Redis.
                 queue.set_proto(s.proto);
@@ -271,6 +277,7 @@ fn run_on(
     out: &mut Vec<u8>,
 ) {
     if shard == s.local.mesh.me() {
+        s.local.tracking.writer.set(s.id);
         let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
         return ready(s, silent, reply, out);
     }
@@ -281,6 +288,7 @@ fn run_on(
         id: id as u16,
         db: s.db as u16,
         args,
+        client: s.id,
     });
     outbox.targets.push(Target {
         slot,
@@ -324,6 +332,7 @@ fn split(
             continue;
         }
         if shard == me {
+            s.local.tracking.writer.set(s.id);
             let reply = execute_local(&s.local, s.db, id, &part_args, s.now_ms);
             merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
         } else {
@@ -332,6 +341,7 @@ fn split(
                 id: id as u16,
                 db: s.db as u16,
                 args: part_args,
+                client: s.id,
             });
             outbox.targets.push(Target {
                 slot,
@@ -380,6 +390,7 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .count(command::stat_slot(id, args), reply.is_error());
     crate::blocking::serve_ready(local);
     crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     reply
 }
 
@@ -389,7 +400,10 @@ pub fn execute_remote(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply>
     let now_ms = corekv_shard::now_ms();
     let replies = commands
         .iter()
-        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms))
+        .map(|c| {
+            local.tracking.writer.set(c.client);
+            execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms)
+        })
         .collect();
     local
         .command_stats
@@ -468,12 +482,14 @@ pub async fn run_on_shard(
     args: Vec<Bytes>,
 ) -> Reply {
     if shard == local.mesh.me() {
+        local.tracking.writer.set(0);
         return execute_local(local, db, id, &args, corekv_shard::now_ms());
     }
     let command = RemoteCommand {
         id: id as u16,
         db: db as u16,
         args,
+        client: 0,
     };
     match local.mesh.send_commands(shard, vec![command]).await {
         Ok(rx) => rx

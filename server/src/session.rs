@@ -47,6 +47,8 @@ pub struct Session {
     /// Out-of-band messages for this client (pub/sub, MONITOR), once it has asked for any.
     pub push: Option<Rc<PushQueue>>,
     pub subscriptions: Option<Box<Subscriptions>>,
+    /// CLIENT TRACKING settings, while on.
+    pub tracking: Option<Box<crate::tracking::ClientTracking>>,
 }
 
 impl Session {
@@ -135,6 +137,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         router: Router::new(local.mesh.shards()),
         push: None,
         subscriptions: None,
+        tracking: None,
     };
     drop(config);
 
@@ -208,7 +211,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             break;
         }
     }
-    crate::pubsub::client::forget(&mut session).await;
+    crate::pubsub::client::disconnect(&mut session).await;
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);
 }

@@ -44,6 +44,10 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// Set by the server while clients track keys of this shard (client-side caching).
+    pub track_writes: bool,
+    /// Keys written since the server last sent their invalidations (while `track_writes`).
+    pub written: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -70,6 +74,9 @@ impl Db {
         self.changes += 1;
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
+        }
+        if self.track_writes {
+            self.written.push(Bytes::copy_from_slice(key));
         }
     }
 

@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod keyspace;
 mod pubsub;
+mod tracking;
 mod spanning;
 
 use bytes::Bytes;
@@ -28,6 +29,7 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "select" => connection::select(s, &args),
         "reset" => {
             crate::pubsub::client::forget(s).await;
+            crate::tracking::stop(s).await;
             connection::reset(s)
         }
         "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"

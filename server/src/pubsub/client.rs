@@ -49,6 +49,7 @@ impl Subscriptions {
                 true
             }
             Kind::Monitor => !std::mem::replace(&mut self.monitor, true),
+            Kind::Invalidate | Kind::InvalidateAll => false,
         }
     }
 
@@ -62,6 +63,7 @@ impl Subscriptions {
                 before != self.patterns.len()
             }
             Kind::Monitor => std::mem::replace(&mut self.monitor, false),
+            Kind::Invalidate | Kind::InvalidateAll => false,
         }
     }
 
@@ -71,17 +73,20 @@ impl Subscriptions {
             Kind::Shard => self.shard.iter().cloned().collect(),
             Kind::Pattern => self.patterns.clone(),
             Kind::Monitor if self.monitor => vec![Bytes::new()],
-            Kind::Monitor => Vec::new(),
+            _ => Vec::new(),
         }
     }
 }
 
 /// The client's push queue, created on first use.
 pub fn queue(s: &mut Session) -> Rc<PushQueue> {
-    let proto = s.proto;
-    s.push
-        .get_or_insert_with(|| PushQueue::new(s.info.clone(), proto))
-        .clone()
+    if let Some(q) = &s.push {
+        return q.clone();
+    }
+    let q = PushQueue::new(s.info.clone(), s.proto);
+    s.local.pubsub.register_queue(s.id, &q);
+    s.push = Some(q.clone());
+    q
 }
 
 fn confirm_name(kind: Kind, subscribe: bool) -> &'static str {
@@ -92,7 +97,7 @@ fn confirm_name(kind: Kind, subscribe: bool) -> &'static str {
         (Kind::Pattern, false) => "punsubscribe",
         (Kind::Shard, true) => "ssubscribe",
         (Kind::Shard, false) => "sunsubscribe",
-        (Kind::Monitor, _) => "monitor",
+        _ => "monitor",
     }
 }
 
@@ -176,6 +181,15 @@ fn remove(s: &mut Session, kind: Kind, names: &[Bytes]) -> Vec<InterestChange> {
         }
     }
     changes
+}
+
+/// Ends every subscription, MONITOR and tracking, and drops the push queue (disconnection).
+pub async fn disconnect(s: &mut Session) {
+    crate::tracking::stop(s).await;
+    forget(s).await;
+    if s.push.take().is_some() {
+        s.local.pubsub.unregister_queue(s.id);
+    }
 }
 
 /// Ends every subscription and MONITOR (disconnection, RESET).

@@ -42,8 +42,13 @@ pub enum Kind {
     Shard = 2,
     /// A MONITOR client (one name, empty).
     Monitor = 3,
+    /// A key's invalidation for one client (client-side caching); the channel is the
+    /// receiving client's id, the message the key.
+    Invalidate = 4,
+    /// FLUSHALL/FLUSHDB's invalidation of everything, for one client.
+    InvalidateAll = 5,
 }
-const KINDS: usize = 4;
+const KINDS: usize = 6;
 
 /// One message on its way to the subscribers of one executor.
 pub struct Delivery {
@@ -77,6 +82,8 @@ pub struct PubSub {
     flusher: Cell<Option<Waker>>,
     /// Publishers waiting for the outboxes to drain.
     drained: RefCell<Vec<Waker>>,
+    /// This executor's clients that have a push queue, by id (invalidation receivers).
+    queues: RefCell<HashMap<u64, Rc<PushQueue>>>,
 }
 
 struct State {
@@ -101,6 +108,29 @@ impl PubSub {
             limit: Cell::new(limit),
             flusher: Cell::new(None),
             drained: RefCell::default(),
+            queues: RefCell::default(),
+        }
+    }
+
+    pub fn register_queue(&self, client: u64, queue: &Rc<PushQueue>) {
+        self.queues.borrow_mut().insert(client, queue.clone());
+    }
+
+    pub fn unregister_queue(&self, client: u64) {
+        self.queues.borrow_mut().remove(&client);
+    }
+
+    /// Sends one delivery to one executor (a message for a known client).
+    pub fn send_to(&self, executor: usize, delivery: Delivery) {
+        let mut st = self.state.borrow_mut();
+        if executor == st.me {
+            self.deliver_one(&st, delivery.kind, &delivery.channel, &delivery.message);
+            return;
+        }
+        st.outbox[executor].push(delivery);
+        st.backlog += 1;
+        if let Some(w) = self.flusher.take() {
+            w.wake();
         }
     }
 
@@ -232,6 +262,9 @@ impl PubSub {
 
     fn deliver_one(&self, st: &State, kind: Kind, channel: &Bytes, message: &Bytes) {
         let limit = self.limit.get();
+        if matches!(kind, Kind::Invalidate | Kind::InvalidateAll) {
+            return self.invalidate(st, kind, channel, message, limit);
+        }
         let send = |queues: &[Rc<PushQueue>], make: &dyn Fn() -> Reply| {
             let mut encoded = EncodedFrame::default();
             for q in queues {
@@ -245,7 +278,7 @@ impl PubSub {
                 Kind::Monitor => send(queues, &|| {
                     Reply::status(String::from_utf8_lossy(message).into_owned())
                 }),
-                Kind::Pattern => {}
+                Kind::Pattern | Kind::Invalidate | Kind::InvalidateAll => {}
             }
         }
         if kind == Kind::Channel {
@@ -255,6 +288,26 @@ impl PubSub {
                 }
             }
         }
+    }
+
+    /// Sends an invalidation to the client it is for, if it is still here: as a push in RESP3,
+    /// or as a message on `__redis__:invalidate` to a RESP2 client subscribed to it.
+    fn invalidate(&self, st: &State, kind: Kind, client: &[u8], key: &Bytes, limit: OutputLimit) {
+        let id = client.try_into().map(u64::from_le_bytes).unwrap_or(0);
+        let Some(queue) = self.queues.borrow().get(&id).cloned() else {
+            return;
+        };
+        let proto = queue.proto();
+        if proto == corekv_net::Protocol::Resp2 {
+            let subscribed = st.local[Kind::Channel as usize]
+                .get(&crate::tracking::INVALIDATE_CHANNEL)
+                .is_some_and(|qs| qs.iter().any(|q| Rc::ptr_eq(q, &queue)));
+            if !subscribed {
+                return;
+            }
+        }
+        let key = (kind == Kind::Invalidate).then_some(key);
+        queue.push(&crate::tracking::frame(proto, key), limit);
     }
 
     /// Waits while the outboxes hold too much (a publisher faster than the mesh).
