@@ -99,6 +99,8 @@ pub struct Local {
     pub blocking: RefCell<crate::blocking::Registry>,
     pub pubsub: crate::pubsub::PubSub,
     pub tracking: crate::tracking::Tracking,
+    /// Intents of multi-shard transactions on this shard.
+    pub locks: RefCell<crate::txn::Locks>,
 }
 
 /// Where an executor's listeners come from.
@@ -185,6 +187,7 @@ async fn executor_main(
         blocking: RefCell::default(),
         pubsub: crate::pubsub::PubSub::new(me, mesh_size, config.pubsub_limit()),
         tracking: Default::default(),
+        locks: RefCell::default(),
     });
     serve_mesh(&local, receivers);
     glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
@@ -246,10 +249,9 @@ fn serve_mesh(local: &Rc<Local>, mut receivers: Receivers<Envelope>) {
 fn handle_envelope(local: &Rc<Local>, env: Envelope) {
     match env {
         Envelope::Commands { commands, reply } => {
-            let replies = crate::router::execute_remote(local, commands);
-            // The requester may have gone (client disconnected): nothing to do then.
-            reply_settled(local, reply, replies);
+            crate::txn::serve_commands(local, commands, reply);
         }
+        Envelope::Txn(msg) => crate::txn::handle(local, msg),
         Envelope::Op { op, reply } => {
             let result = ops::execute(local, op);
             reply_settled(local, reply, result);
@@ -266,7 +268,7 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
 
 /// Answers a remote request, after the invalidations its writes caused have reached their
 /// clients' executors (in a task of its own, so this peer's next requests run meanwhile).
-fn reply_settled<T: 'static>(local: &Rc<Local>, reply: futures_channel::oneshot::Sender<T>, value: T) {
+pub fn reply_settled<T: 'static>(local: &Rc<Local>, reply: futures_channel::oneshot::Sender<T>, value: T) {
     if !local.tracking.has_unsettled() {
         let _ = reply.send(value);
         return;

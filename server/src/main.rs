@@ -14,6 +14,7 @@ mod router;
 mod session;
 mod stats;
 mod tracking;
+mod txn;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

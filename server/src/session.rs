@@ -49,6 +49,7 @@ pub struct Session {
     pub subscriptions: Option<Box<Subscriptions>>,
     /// CLIENT TRACKING settings, while on.
     pub tracking: Option<Box<crate::tracking::ClientTracking>>,
+    pub txn: crate::txn::ClientTxn,
 }
 
 impl Session {
@@ -138,6 +139,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         push: None,
         subscriptions: None,
         tracking: None,
+        txn: Default::default(),
     };
     drop(config);
 
