@@ -268,7 +268,11 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
 
 /// Answers a remote request, after the invalidations its writes caused have reached their
 /// clients' executors (in a task of its own, so this peer's next requests run meanwhile).
-pub fn reply_settled<T: 'static>(local: &Rc<Local>, reply: futures_channel::oneshot::Sender<T>, value: T) {
+pub fn reply_settled<T: 'static>(
+    local: &Rc<Local>,
+    reply: futures_channel::oneshot::Sender<T>,
+    value: T,
+) {
     if !local.tracking.has_unsettled() {
         let _ = reply.send(value);
         return;

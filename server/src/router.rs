@@ -21,8 +21,8 @@ use crate::blocking::{self, Blocked};
 use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
-use crate::pubsub;
 use crate::ops::shard_unavailable;
+use crate::pubsub;
 use crate::session::{ReplyMode, Session};
 use crate::txn;
 
@@ -166,7 +166,12 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         && !pubsub::client::allowed_when_subscribed(spec.name)
     {
         let silent = take_silence(s);
-        return ready(s, silent, pubsub::client::refused_when_subscribed(&args[0]), out);
+        return ready(
+            s,
+            silent,
+            pubsub::client::refused_when_subscribed(spec, &args),
+            out,
+        );
     }
     if s.local.pubsub.monitoring.get() {
         pubsub::monitor::feed(s, spec, &args);

@@ -103,7 +103,10 @@ pub enum TrackingOp {
     /// Remember that a client read these keys.
     Remember { keys: Vec<Bytes>, tracker: Tracker },
     /// A client turned tracking on (its BCAST prefixes, if any).
-    Start { tracker: Tracker, prefixes: Vec<Bytes> },
+    Start {
+        tracker: Tracker,
+        prefixes: Vec<Bytes>,
+    },
     /// A client turned tracking off or left.
     Stop { client: u64 },
     /// Is this client connected here? (REDIRECT's check)
@@ -125,7 +128,8 @@ pub fn execute(local: &Local, op: TrackingOp) -> OpResult {
         TrackingOp::Start { tracker, prefixes } => {
             let mut t = tracking.table.borrow_mut();
             t.prefixes.retain(|(_, p)| p.client != tracker.client);
-            t.prefixes.extend(prefixes.into_iter().map(|p| (p, tracker)));
+            t.prefixes
+                .extend(prefixes.into_iter().map(|p| (p, tracker)));
             if tracker_lives_here(local, tracker.client) {
                 t.clients.insert(tracker.client, tracker);
             }
@@ -228,7 +232,8 @@ fn send(local: &Local, tracker: &Tracker, kind: Kind, key: Bytes) {
 /// finds the invalidation already on its caching connection (Redis gives the same order).
 pub async fn settle(local: &Local) {
     let pending = std::mem::take(&mut *local.tracking.unsettled.borrow_mut());
-    let mut per_executor: Vec<Vec<Delivery>> = (0..local.mesh.shards()).map(|_| Vec::new()).collect();
+    let mut per_executor: Vec<Vec<Delivery>> =
+        (0..local.mesh.shards()).map(|_| Vec::new()).collect();
     for (executor, d) in pending {
         per_executor[executor].push(d);
     }
@@ -345,11 +350,13 @@ pub async fn stop(s: &mut Session) {
 
 /// The executor a client id is connected to, if any (REDIRECT).
 pub async fn find_client(s: &Session, id: u64) -> Option<usize> {
-    on_all_shards(&s.local, || ShardOp::Tracking(TrackingOp::FindClient { id }))
-        .await
-        .into_iter()
-        .find_map(|r| match r {
-            OpResult::Int(n) if n >= 0 => Some(n as usize),
-            _ => None,
-        })
+    on_all_shards(&s.local, || {
+        ShardOp::Tracking(TrackingOp::FindClient { id })
+    })
+    .await
+    .into_iter()
+    .find_map(|r| match r {
+        OpResult::Int(n) if n >= 0 => Some(n as usize),
+        _ => None,
+    })
 }

@@ -73,9 +73,14 @@ impl FromStr for OutputBufferLimits {
                 "normal" => &mut limits.normal,
                 "slave" | "replica" => &mut limits.replica,
                 "pubsub" => &mut limits.pubsub,
-                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
             };
-            let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+            let bad =
+                || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
             let size = |w: &str| w.parse::<MemSize>().map(|m| m.0).map_err(|_| bad());
             *class = ClassLimit {
                 hard: size(group[1])?,

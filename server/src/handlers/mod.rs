@@ -6,8 +6,8 @@ mod client;
 mod connection;
 mod keyspace;
 mod pubsub;
-mod tracking;
 mod spanning;
+mod tracking;
 
 use bytes::Bytes;
 use corekv_net::Reply;

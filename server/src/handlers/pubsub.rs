@@ -47,7 +47,13 @@ pub fn pubsub(s: &mut Session, args: &[Bytes]) -> Reply {
     let pubsub = &s.local.pubsub;
     let channels = |kind| {
         let pattern = args.get(2).map(|p| p.as_ref());
-        Reply::Array(pubsub.channels(kind, pattern).into_iter().map(Reply::Bulk).collect())
+        Reply::Array(
+            pubsub
+                .channels(kind, pattern)
+                .into_iter()
+                .map(Reply::Bulk)
+                .collect(),
+        )
     };
     let numsub = |kind| {
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use corekv_net::{Protocol, Reply};
+use corekv_shard::CommandSpec;
 
 use super::{announce, InterestChange, Kind};
 use crate::push::{frame, PushQueue};
@@ -222,11 +223,17 @@ pub fn allowed_when_subscribed(name: &str) -> bool {
     )
 }
 
-/// The error for a command refused in subscribed mode (Redis 7.0's text).
-pub fn refused_when_subscribed(name: &[u8]) -> Reply {
+/// The error for a command refused in subscribed mode (Redis 7.0's text, which names a
+/// container's subcommand as `pubsub|numpat`).
+pub fn refused_when_subscribed(spec: &CommandSpec, args: &[Bytes]) -> Reply {
+    let sub = args
+        .get(1)
+        .filter(|_| !spec.subcommands.is_empty())
+        .map(|a| format!("|{}", String::from_utf8_lossy(a).to_lowercase()))
+        .unwrap_or_default();
     Reply::error(format!(
-        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-        String::from_utf8_lossy(name).to_lowercase()
+        "ERR Can't execute '{}{sub}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        spec.name
     ))
 }
 

@@ -7,12 +7,20 @@ use crate::args::{int_arg, is};
 use crate::cmd::expiry::Unit;
 use crate::db::Entry;
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
 /// DEL / UNLINK on this shard's keys.
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Int(args[1..].iter().filter(|k| ctx.remove(k).is_some()).count() as i64)
+    let mut removed = 0;
+    for key in &args[1..] {
+        if ctx.remove(key).is_some() {
+            ctx.notify(NotifyFlags::GENERIC, "del", key);
+            removed += 1;
+        }
+    }
+    Reply::Int(removed)
 }
 
 /// EXISTS counts a key once per time it is named, like Redis.

@@ -6,6 +6,7 @@ use corekv_net::Reply;
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::expiry::{absolute_expiry, Unit};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
@@ -164,6 +165,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if allowed {
         ctx.write(key, Value::string(&args[2]), expire_at);
+        ctx.notify(NotifyFlags::STRING, "set", key);
     }
     match (opts.get, allowed) {
         (true, _) => bulk_or_nil(old.and_then(|v| v.as_bytes())),
