@@ -125,8 +125,11 @@ fn pubsub_introspection_counts_subscribers_on_every_core() {
     assert_eq!(admin.call(&["PUBLISH", "c1", "m"]), Frame::Int(2));
 }
 
+/// Raw frames a script read, in order.
+type Frames = Vec<Vec<u8>>;
+
 /// Runs `script` against corekv (2 cores) and redis-server and returns what each produced.
-fn side_by_side(script: impl Fn(u16) -> Vec<Vec<u8>>) -> Option<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn side_by_side(script: impl Fn(u16) -> Frames) -> Option<(Frames, Frames)> {
     if !support::redis_or_skip("pubsub side by side") {
         return None;
     }
@@ -135,7 +138,7 @@ fn side_by_side(script: impl Fn(u16) -> Vec<Vec<u8>>) -> Option<(Vec<Vec<u8>>, V
     Some((script(redis.port), script(corekv.port)))
 }
 
-fn assert_same(theirs: Vec<Vec<u8>>, ours: Vec<Vec<u8>>) {
+fn assert_same(theirs: Frames, ours: Frames) {
     let show = |v: &[Vec<u8>]| {
         v.iter()
             .map(|f| String::from_utf8_lossy(f).replace("\r\n", " "))
