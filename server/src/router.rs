@@ -197,11 +197,13 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
-            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
-                // Pushes this command queued (subscribe confirmations, a message published
-                // to itself) go before its reply, as in Redis.
-                queue.set_proto(s.proto);
-                queue.take_into(out);
+            if let Some(queue) = &s.push {
+                queue.set_proto(s.proto); // HELLO may have switched it
+                if spec.group == "pubsub" {
+                    // Pushes this command queued (subscribe confirmations, a message
+                    // published to itself) go before its reply, as in Redis.
+                    queue.take_into(out);
+                }
             }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
