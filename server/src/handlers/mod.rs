@@ -12,6 +12,7 @@ use corekv_net::Reply;
 use corekv_shard::COMMANDS;
 
 use crate::session::Session;
+use crate::txn;
 
 /// Runs a server command. `None` means no reply at all (CLIENT REPLY OFF/SKIP).
 pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> {
@@ -26,6 +27,10 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "auth" => connection::auth(s, &args),
         "select" => connection::select(s, &args),
         "reset" => connection::reset(s),
+        "multi" => txn::multi(s),
+        "discard" => txn::discard(s),
+        "watch" => txn::watch(s, &args).await,
+        "unwatch" => txn::unwatch(s),
         "client" => return client::client(s, &args).await,
         "info" => admin::info(s, &args).await,
         "config" => admin::config(s, &args).await,
