@@ -196,7 +196,11 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             let silent = take_silence(s);
             match owner(s, spec, &args) {
                 Owner::One(shard) => {
-                    if shard == s.local.mesh.me() && !s.txn.held {
+                    // The hot path's only scheduler cost: one branch while no intent exists.
+                    if shard == s.local.mesh.me()
+                        && !s.txn.held
+                        && !s.local.locks.borrow().is_idle()
+                    {
                         txn::wait_keys(&s.local, id, &args).await;
                     }
                     run_on(s, shard, id, args, silent, out)

@@ -32,7 +32,16 @@ pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
         _ => return errors::syntax(),
     }
     let db = (!all).then_some(s.db);
+    // Every shard held, so no multi-shard transaction sees half of the flush (inside EXEC the
+    // shards are held already).
+    let hold = match s.txn.held {
+        true => None,
+        false => Some(crate::txn::Hold::acquire(&s.local, crate::txn::Claim::All).await),
+    };
     on_all_shards(&s.local, || ShardOp::Flush { db }).await;
+    if let Some(hold) = hold {
+        hold.release().await;
+    }
     Reply::Ok
 }
 
