@@ -470,7 +470,12 @@ pub fn display_name(name: &[u8]) -> String {
 /// Runs a shard command directly (no routing); used by shards for local and remote work.
 pub fn execute(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     match spec.route {
-        Route::Shard(h) | Route::Split(h, _) => h(ctx, args),
+        Route::Shard(h) | Route::Split(h, _) => {
+            let reply = h(ctx, args);
+            // Keys it found expired after its last event are raised now (one branch if off).
+            ctx.shard.collect_expired();
+            reply
+        }
         Route::Server => Reply::error("ERR command cannot run on a shard"),
     }
 }

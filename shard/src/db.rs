@@ -44,6 +44,10 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// Whether expired keys are kept in `expired_log` (someone listens for `expired` events).
+    pub(crate) log_expired: bool,
+    /// Keys expired since the shard last turned them into events.
+    pub(crate) expired_log: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -81,7 +85,7 @@ impl Db {
     }
 
     /// Position of a live key in the table; an expired one is removed on the way.
-    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+    pub(crate) fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let index = self.keys.get_index_of(key)?;
         if self.keys[index].is_expired(now_ms) {
             self.expire_index(index);
@@ -95,7 +99,15 @@ impl Db {
             self.volatile.swap_remove(&key);
             self.expired_keys += 1;
             self.write_hook(&key);
+            if self.log_expired {
+                self.expired_log.push(key);
+            }
         }
+    }
+
+    /// The entry at a position [`Db::live_index`] returned.
+    pub(crate) fn entry_at(&mut self, index: usize) -> Option<&mut Entry> {
+        self.keys.get_index_mut(index).map(|(_, e)| e)
     }
 
     /// Looks a key up without expiring it or touching its access time (SCAN, KEYS, TYPE checks).
@@ -121,8 +133,9 @@ impl Db {
     }
 
     /// Sets a key's value. `expire_at`: `Some(0)` clears the expiry, `Some(t)` sets it, `None`
-    /// keeps an existing key's expiry (KEEPTTL, and in-place updates).
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) {
+    /// keeps an existing key's expiry (KEEPTTL, and in-place updates). Returns true when the
+    /// key was created.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) -> bool {
         let found = self.live_index(key, now_ms);
         self.write_hook(key);
         let access = clock_secs(now_ms);
@@ -138,6 +151,7 @@ impl Db {
                     entry.expire_at = at;
                     self.track_volatile(key, was, at);
                 }
+                false
             }
             None => {
                 let at = expire_at.unwrap_or(0);
@@ -153,6 +167,7 @@ impl Db {
                         last_access: access,
                     },
                 );
+                true
             }
         }
     }
