@@ -216,7 +216,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let db = &mut shard.dbs[db];
             for (key, entry) in entries {
                 match entry {
-                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    Some(e) => {
+                        db.set(&key, e.value, Some(e.expire_at), now);
+                    }
                     None => {
                         db.remove(&key, now);
                     }

@@ -208,6 +208,11 @@ impl Ctx<'_> {
         self.shard.raise(self.db, class, event, key);
     }
 
+    /// [`Ctx::notify`] for a key in another database (MOVE, COPY ... DB).
+    pub fn notify_db(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        self.shard.raise(db, class, event, key);
+    }
+
     /// Reads a key for a read command, counting a hit or miss and refreshing its access time.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
@@ -251,6 +256,14 @@ impl Ctx<'_> {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let now = self.now_ms;
         self.shard.dbs[self.db].remove(key, now)
+    }
+
+    /// Deletes a key as a command's effect (a *STORE of an empty result...), raising `del`
+    /// when it existed.
+    pub fn remove_key(&mut self, key: &[u8]) {
+        if self.remove(key).is_some() {
+            self.notify(NotifyFlags::GENERIC, "del", key);
+        }
     }
 
     /// The shard's encoding thresholds (a copy, to use next to a borrowed value).
@@ -300,7 +313,8 @@ impl Ctx<'_> {
             .ok_or_else(errors::wrong_type)
     }
 
-    /// Deletes the key if it holds an empty collection: Redis never keeps one.
+    /// Deletes the key if it holds an empty collection (Redis never keeps one), raising
+    /// `del`; call it after raising the command's own event, as Redis orders them.
     pub fn remove_if_empty<T: Collection>(&mut self, key: &[u8]) {
         let now = self.now_ms;
         let empty = self.shard.dbs[self.db]
@@ -309,6 +323,7 @@ impl Ctx<'_> {
             .is_some_and(T::is_empty);
         if empty {
             self.remove(key);
+            self.notify(NotifyFlags::GENERIC, "del", key);
         }
     }
 }
