@@ -210,6 +210,8 @@ fn events_match_redis() {
             Line::Command(args) => Some((n, args)),
             _ => None,
         });
+        let published: usize = expected.iter().map(Vec::len).sum();
+        eprintln!("{name}.redis: {} commands, {published} notifications from redis-server", expected.len());
         for ((n, args), (want, have)) in commands.zip(expected.iter().zip(&got)) {
             compared += 1;
             if want != have {
