@@ -126,8 +126,9 @@ impl Shard {
     }
 
     /// Records an event if its class is on. Keys that expired before it are raised first, so
-    /// `expired` comes before the events of the command that found the key expired.
-    fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+    /// `expired` comes before the events of the command that found the key expired. The server
+    /// raises the events of its cross-shard commands with it.
+    pub fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
         if self.notify.wants(class) {
             self.collect_expired();
             self.events.push(KeyEvent {
@@ -136,6 +137,14 @@ impl Shard {
                 event,
                 key: Bytes::copy_from_slice(key),
             });
+        }
+    }
+
+    /// Appends events raised elsewhere (a scratch shard's), after this shard's own.
+    pub fn append_events(&mut self, events: Vec<KeyEvent>) {
+        if !events.is_empty() {
+            self.collect_expired();
+            self.events.extend(events);
         }
     }
 
