@@ -211,7 +211,10 @@ fn events_match_redis() {
             _ => None,
         });
         let published: usize = expected.iter().map(Vec::len).sum();
-        eprintln!("{name}.redis: {} commands, {published} notifications from redis-server", expected.len());
+        eprintln!(
+            "{name}.redis: {} commands, {published} notifications from redis-server",
+            expected.len()
+        );
         for ((n, args), (want, have)) in commands.zip(expected.iter().zip(&got)) {
             compared += 1;
             if want != have {

@@ -194,7 +194,10 @@ mod tests {
         let mut shard = Shard::new(0, 3);
         shard.notify = NotifyFlags::parse("KEA").unwrap_or_default();
         shard.evicted(2, b"big");
-        assert_eq!(names(&shard.take_events()), vec![(2, "evicted", &b"big"[..])]);
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(2, "evicted", &b"big"[..])]
+        );
         shard.notify = NotifyFlags::parse("KEg$").unwrap_or_default();
         shard.evicted(2, b"big");
         assert!(shard.take_events().is_empty());

@@ -100,7 +100,14 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], "hdel", Hash::contains, Hash::remove)
+    remove_items(
+        ctx,
+        &args[1],
+        &args[2..],
+        "hdel",
+        Hash::contains,
+        Hash::remove,
+    )
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -157,7 +164,13 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(new) = old.checked_add(incr) else {
         return errors::overflow();
     };
-    match store(ctx, key, field, itoa::Buffer::new().format(new).as_bytes(), "hincrby") {
+    match store(
+        ctx,
+        key,
+        field,
+        itoa::Buffer::new().format(new).as_bytes(),
+        "hincrby",
+    ) {
         Ok(()) => Reply::Int(new),
         Err(e) => e,
     }

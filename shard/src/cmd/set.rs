@@ -63,7 +63,14 @@ pub fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], "srem", Set::contains, Set::remove)
+    remove_items(
+        ctx,
+        &args[1],
+        &args[2..],
+        "srem",
+        Set::contains,
+        Set::remove,
+    )
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -87,7 +87,11 @@ pub(crate) fn has_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[
 
 /// Runs XCLAIM or XAUTOCLAIM (`key group consumer ...`), raising `xgroup-createconsumer`
 /// when it created the consumer, as Redis does.
-fn claiming(ctx: &mut Ctx, args: &[Bytes], run: fn(&mut Ctx, &[Bytes]) -> Result<Reply, Reply>) -> Reply {
+fn claiming(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    run: fn(&mut Ctx, &[Bytes]) -> Result<Reply, Reply>,
+) -> Reply {
     let (key, group, consumer) = (&args[1], &args[2], &args[3]);
     let existed = has_consumer(ctx, key, group, consumer);
     let reply = run(ctx, args).unwrap_or_else(|e| e);
