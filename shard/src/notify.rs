@@ -190,6 +190,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unserved_recheck_keeps_only_its_other_events() {
+        let mut shard = Shard::new(0, 1);
+        shard.notify = NotifyFlags::parse("KEAm").unwrap_or_default();
+        run(&mut shard, 0, "GET a");
+        let mark = shard.events.len();
+        run(&mut shard, 0, "GET b");
+        run(&mut shard, 0, "SET c 1");
+        shard.drop_misses_since(mark);
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(0, "keymiss", &b"a"[..]), (0, "set", &b"c"[..])]
+        );
+    }
+
+    #[test]
     fn evicted_is_its_own_class() {
         let mut shard = Shard::new(0, 3);
         shard.notify = NotifyFlags::parse("KEA").unwrap_or_default();

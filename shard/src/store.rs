@@ -140,6 +140,15 @@ impl Shard {
         }
     }
 
+    /// Drops the `keymiss` events raised since there were `mark` events.
+    pub fn drop_misses_since(&mut self, mark: usize) {
+        let mut i = 0;
+        self.events.retain(|e| {
+            i += 1;
+            i <= mark || e.class != NotifyFlags::KEY_MISS
+        });
+    }
+
     /// Appends events raised elsewhere (a scratch shard's), after this shard's own.
     pub fn append_events(&mut self, events: Vec<KeyEvent>) {
         if !events.is_empty() {
