@@ -200,6 +200,12 @@ impl Db {
     /// Removes a key; returns its entry if it existed and was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         self.expire_if_due(key, now_ms);
+        self.delete(key)
+    }
+
+    /// Removes a key even if it is due to expire (Redis's `dbDelete`, which a `*STORE` of an
+    /// empty result calls without looking the destination up); returns its entry.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.keys.swap_remove(key)?;
         if entry.expire_at != 0 {
             self.volatile.swap_remove(key);

@@ -276,10 +276,10 @@ impl Ctx<'_> {
         self.shard.dbs[self.db].remove(key, now)
     }
 
-    /// Deletes a key as a command's effect (a *STORE of an empty result...), raising `del`
-    /// when it existed.
+    /// Deletes the destination of a `*STORE` whose result is empty, raising `del` when it
+    /// was there, even expired: Redis deletes it without looking it up.
     pub fn remove_key(&mut self, key: &[u8]) {
-        if self.remove(key).is_some() {
+        if self.shard.dbs[self.db].delete(key).is_some() {
             self.notify(NotifyFlags::GENERIC, "del", key);
         }
     }
