@@ -128,16 +128,24 @@ impl Shard {
     /// Records an event if its class is on. Keys that expired before it are raised first, so
     /// `expired` comes before the events of the command that found the key expired. The server
     /// raises the events of its cross-shard commands with it.
+    #[inline]
     pub fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
         if self.notify.wants(class) {
-            self.collect_expired();
-            self.events.push(KeyEvent {
-                db,
-                class,
-                event,
-                key: Bytes::copy_from_slice(key),
-            });
+            self.record(db, class, event, key);
         }
+    }
+
+    /// Off the hot path: with notifications off (the default) only the check above runs.
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        self.collect_expired();
+        self.events.push(KeyEvent {
+            db,
+            class,
+            event,
+            key: Bytes::copy_from_slice(key),
+        });
     }
 
     /// Drops the `keymiss` events raised since there were `mark` events.
@@ -222,6 +230,7 @@ impl Ctx<'_> {
     }
 
     /// Raises a keyspace notification for `key` if its class is on.
+    #[inline]
     pub fn notify(&mut self, class: NotifyFlags, event: &'static str, key: &[u8]) {
         self.shard.raise(self.db, class, event, key);
     }
