@@ -1,5 +1,5 @@
 //! Keyspace notifications (`notify-keyspace-events`): which classes are on, and the events a
-//! shard's commands raise. Commands record events in [`Shard::events`](crate::Shard::events) through
+//! shard's commands raise. Commands record events in [`Shard::events`] through
 //! [`crate::Ctx::notify`]; the server drains them after each command or op and publishes them
 //! on `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` from whichever core owns the key.
 //!
@@ -7,16 +7,19 @@
 //! - command handlers their own events (`set`, `lpush`, `del` of an emptied collection...),
 //!   right after the change, in Redis 7.0's order;
 //! - [`crate::Ctx::write`] `new` when it creates a key, [`crate::Ctx::read`] `keymiss`;
-//! - the databases log the keys they expire (lazily or in [`Shard::active_expire`](crate::Shard::active_expire)) while
-//!   `expired` is wanted; they become events before the next event and after every command
-//!   (see [`Shard::collect_expired`](crate::Shard::collect_expired));
-//! - the eviction policy calls [`Shard::evicted`](crate::Shard::evicted) for each key it removes;
+//! - the databases log the keys they expire (lazily or in [`Shard::active_expire`])
+//!   while `expired` is wanted; they become events before the next event and after every command
+//!   (see [`Shard::collect_expired`]);
+//! - the eviction policy calls [`Shard::evicted`] for each key it removes;
 //! - the server raises the events of its cross-shard forms on the coordinating shard
-//!   ([`Shard::raise`](crate::Shard::raise), [`Shard::append_events`](crate::Shard::append_events) for a scratch shard's events).
+//!   ([`Shard::raise`], [`Shard::append_events`] for a scratch shard's events).
 //!
 //! With notifications off, each of these costs one flag check and allocates nothing.
 
 use bytes::Bytes;
+
+#[cfg(doc)]
+use crate::Shard;
 
 /// A set of notification classes, as Redis's `NOTIFY_*` bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
