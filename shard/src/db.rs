@@ -48,6 +48,10 @@ pub struct Db {
     pub(crate) log_expired: bool,
     /// Keys expired since the shard last turned them into events.
     pub(crate) expired_log: Vec<Bytes>,
+    /// Set by the server while clients track keys of this shard (client-side caching).
+    pub track_writes: bool,
+    /// Keys written since the server last sent their invalidations (while `track_writes`).
+    pub written: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -74,6 +78,9 @@ impl Db {
         self.changes += 1;
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
+        }
+        if self.track_writes {
+            self.written.push(Bytes::copy_from_slice(key));
         }
     }
 

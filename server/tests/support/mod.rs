@@ -2,6 +2,8 @@
 //! tests) on free loopback ports, and connects real clients to them.
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
