@@ -112,8 +112,8 @@ impl Shard {
         false
     }
 
-    /// Takes the events raised since the last call, in the order they happened (keys expired
-    /// lazily since the last event included). What the publisher calls after commands and ops.
+    /// Takes the events raised since the last call, in the order they happened, keys expired
+    /// since the last event included (`events` holds them too once a command or op ended).
     pub fn take_events(&mut self) -> Vec<KeyEvent> {
         self.collect_expired();
         std::mem::take(&mut self.events)
@@ -188,10 +188,11 @@ impl Shard {
     fn sync_expiry_log(&mut self) {
         let wanted = self.notify.wants(NotifyFlags::EXPIRED);
         if wanted != self.expiry_logged {
-            self.collect_expired();
             self.expiry_logged = wanted;
             for db in &mut self.dbs {
                 db.log_expired = wanted;
+                // Switched off: what was logged is no longer wanted.
+                db.expired_log.clear();
             }
         }
     }
