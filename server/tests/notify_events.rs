@@ -364,3 +364,83 @@ fn active_expiry_publishes_expired() {
     expected.sort();
     assert_eq!(expired, expected);
 }
+
+/// Blocked clients: what the blocking call raises when it blocks (XREAD's two `keymiss`, as
+/// Redis; corekv's re-checks while the client waits raise nothing) and the events of the pop
+/// a write serves it with, on redis-server and on a 2-core corekv ("bar" and "foo" are on
+/// different cores).
+#[test]
+fn blocked_clients_raise_what_redis_raises() {
+    if !support::redis_or_skip("blocked_clients_raise_what_redis_raises") {
+        return;
+    }
+    let flows: &[(&[&str], &[&str])] = &[
+        (
+            &["XREAD", "BLOCK", "5000", "STREAMS", "bar", "0"],
+            &["XADD", "bar", "1-1", "f", "v"],
+        ),
+        (&["BLPOP", "bar2", "5"], &["RPUSH", "bar2", "a"]),
+        (
+            &["BLMOVE", "bar3", "foo", "LEFT", "RIGHT", "5"],
+            &["LPUSH", "bar3", "a", "b"],
+        ),
+        (&["BZPOPMIN", "foo2", "5"], &["ZADD", "foo2", "1", "m"]),
+        (
+            &["BLMPOP", "5", "2", "bar4", "foo3", "RIGHT"],
+            &["RPUSH", "foo3", "x"],
+        ),
+        (&["XREAD", "BLOCK", "300", "STREAMS", "nobar", "0"], &[]),
+    ];
+    let run = |server: &Server| -> Vec<Published> {
+        let mut con = server.client();
+        set_flags(&mut con, "KEAmn");
+        let mut sub_con = server.client();
+        let mut sub = sub_con.as_pubsub();
+        sub.psubscribe("__key*__:*").expect("psubscribe");
+        sub.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        for (blocking, write) in flows {
+            let mut blocked = server.client();
+            let cmd = to_cmd(blocking);
+            let waiter =
+                std::thread::spawn(move || cmd.query::<redis::Value>(&mut blocked).is_ok());
+            // Long enough for the client to block (and for corekv to re-check its keys).
+            std::thread::sleep(Duration::from_millis(200));
+            if !write.is_empty() {
+                to_cmd(write)
+                    .query::<redis::Value>(&mut con)
+                    .expect("write");
+            }
+            assert!(waiter.join().unwrap_or(false), "{blocking:?} failed");
+        }
+        redis::cmd("PUBLISH")
+            .arg(MARKER)
+            .arg("x")
+            .query::<()>(&mut con)
+            .expect("publish marker");
+        std::iter::from_fn(|| {
+            let msg = sub.get_message().ok()?;
+            Some((msg.get_channel().ok()?, msg.get_payload().ok()?))
+        })
+        .take_while(|(c, _): &Published| c != MARKER)
+        .collect()
+    };
+    let redis = Server::redis();
+    let corekv = Server::corekv(2, &[]);
+    let want = run(&redis);
+    assert!(!want.is_empty());
+    assert_eq!(
+        per_key(&run(&corekv)),
+        per_key(&want),
+        "redis: {}",
+        show(&want)
+    );
+}
+
+fn to_cmd(words: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd(words[0]);
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    cmd
+}
