@@ -185,15 +185,21 @@ impl Shard {
     /// Makes the databases log expired keys exactly while `expired` events are wanted: the
     /// flags are a public field the server may change at any time, so this is checked (one
     /// comparison) before commands and active expiry run.
+    #[inline]
     fn sync_expiry_log(&mut self) {
         let wanted = self.notify.wants(NotifyFlags::EXPIRED);
         if wanted != self.expiry_logged {
-            self.expiry_logged = wanted;
-            for db in &mut self.dbs {
-                db.log_expired = wanted;
-                // Switched off: what was logged is no longer wanted.
-                db.expired_log.clear();
-            }
+            self.log_expiry(wanted);
+        }
+    }
+
+    #[cold]
+    fn log_expiry(&mut self, on: bool) {
+        self.expiry_logged = on;
+        for db in &mut self.dbs {
+            db.log_expired = on;
+            // Switched off: what was logged is no longer wanted.
+            db.expired_log.clear();
         }
     }
 
