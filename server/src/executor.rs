@@ -171,6 +171,7 @@ async fn executor_main(
     let mesh = Mesh::new(senders);
     let me = mesh.me();
     let mut shard = Shard::new(me, config.databases);
+    shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
     let local = Rc::new(Local {
         shard: RefCell::new(shard),

@@ -7,7 +7,7 @@ use std::sync::{LazyLock, OnceLock};
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, geo, hash, hll, keys, list, set, sort, stream, strings, zset};
+use crate::cmd::{bitmap, geo, hash, hll, keys, list, scripting, set, sort, stream, strings, zset};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -296,6 +296,7 @@ pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
         geo::COMMANDS,
         stream::COMMANDS,
         sort::COMMANDS,
+        scripting::COMMANDS,
     ]
     .concat()
 });
