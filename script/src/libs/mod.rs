@@ -1,6 +1,9 @@
 //! The libraries Redis gives scripts besides Lua's own: `bit`, `cjson`, `cmsgpack`, `struct`.
 
 mod bit;
+mod cjson;
+mod cmsgpack;
+mod structlib;
 
 use std::os::raw::c_int;
 
@@ -9,6 +12,9 @@ use mlua::{ffi, Function, Lua, MultiValue, Table, Value};
 /// Adds the libraries to the (not yet protected) globals.
 pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("bit", bit::table(lua)?)?;
+    globals.raw_set("cjson", cjson::table(lua)?)?;
+    globals.raw_set("cmsgpack", cmsgpack::table(lua)?)?;
+    globals.raw_set("struct", structlib::table(lua)?)?;
     Ok(())
 }
 
@@ -111,7 +117,7 @@ pub(crate) fn check_bytes(
     match args.get(i) {
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
         Some(Value::Number(n)) => Ok(lua_g14(*n).into_bytes()),
-        Some(Value::Integer(n)) => Ok(n.to_string().into_bytes()),
+        Some(Value::Integer(n)) => Ok(lua_g14(*n as f64).into_bytes()),
         v => {
             let got = v.map_or("no value", crate::engine::type_name);
             Err(bad_argument(lua, i + 1, function, &format!("string expected, got {got}")))
