@@ -339,7 +339,10 @@ impl Engine {
             "error_reply",
             lua.create_function(|lua, args: MultiValue| match (args.len(), args.front()) {
                 (1, Some(Value::String(s))) => {
-                    error_table(lua, &normalize_error(&s.to_string_lossy()))
+                    // Redis adds the '-' first, so "MY text" keeps MY as its code.
+                    let text = s.to_string_lossy();
+                    let text = if text.starts_with('-') { text } else { format!("-{text}") };
+                    error_table(lua, &normalize_error(&text))
                 }
                 _ => error_table(lua, "ERR wrong number or type of arguments"),
             })?,

@@ -40,6 +40,22 @@ local function nonexistent(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end
 
+-- Redis 7.0's pcall: an error table (from redis.call...) is caught as its message.
+local raw_pcall = pcall
+local function caught(ok, ...)
+  if ok then
+    return ok, ...
+  end
+  local e = ...
+  if type(e) == 'table' and type(e.err) == 'string' then
+    e = e.err
+  end
+  return false, e
+end
+real.pcall = function(...)
+  return caught(raw_pcall(...))
+end
+
 -- What Redis leaves out of its Lua environment.
 for _, name in ipairs({'print', 'dofile', 'loadfile', 'setfenv', 'getfenv', 'module',
                        'require', 'newproxy', 'debug', 'os', 'io', 'package'}) do

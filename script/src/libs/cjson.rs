@@ -359,7 +359,8 @@ impl Parser<'_> {
             }
             b'"' => match self.string() {
                 Ok(text) => (Token::Str, at, text),
-                Err(e) => single(Token::Error(e)),
+                // String errors point at the offending character.
+                Err((e, where_)) => (Token::Error(e), where_, Vec::new()),
             },
             b'-' | b'0'..=b'9' => match self.number() {
                 Some(n) => single(Token::Number(n)),
@@ -388,12 +389,9 @@ impl Parser<'_> {
         if s.get(i) == Some(&b'-') {
             i += 1;
         }
-        // cjson rejects leading zeros ("01") and hex.
-        if s.get(i) == Some(&b'0') && s.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
-            let next = s[i + 1];
-            if next.is_ascii_digit() || next == b'x' || next == b'X' {
-                return None;
-            }
+        // cjson rejects hex (strtod would take it); leading zeros pass ("01" is 1).
+        if s.get(i) == Some(&b'0') && matches!(s.get(i + 1), Some(b'x' | b'X')) {
+            return None;
         }
         while s.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
@@ -421,20 +419,22 @@ impl Parser<'_> {
         Some(n)
     }
 
-    fn string(&mut self) -> Result<Vec<u8>, &'static str> {
+    /// A string token's bytes, or an error and the position it points at.
+    fn string(&mut self) -> Result<Vec<u8>, (&'static str, usize)> {
         let s = self.s;
         let mut i = self.pos + 1;
         let mut out = Vec::new();
         loop {
             let Some(&c) = s.get(i) else {
-                return Err("unexpected end of string");
+                return Err(("unexpected end of string", i));
             };
             i += 1;
             match c {
                 b'"' => break,
                 b'\\' => {
+                    let escape_at = i - 1;
                     let Some(&e) = s.get(i) else {
-                        return Err("unexpected end of string");
+                        return Err(("unexpected end of string", i));
                     };
                     i += 1;
                     match e {
@@ -445,12 +445,13 @@ impl Parser<'_> {
                         b'r' => out.push(b'\r'),
                         b't' => out.push(b'\t'),
                         b'u' => {
-                            let cp = unicode_escape(s, &mut i).ok_or("invalid unicode escape code")?;
-                            let ch = char::from_u32(cp).ok_or("invalid unicode escape code")?;
+                            let bad = ("invalid unicode escape code", escape_at);
+                            let cp = unicode_escape(s, &mut i).ok_or(bad)?;
+                            let ch = char::from_u32(cp).ok_or(bad)?;
                             let mut buf = [0u8; 4];
                             out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                         }
-                        _ => return Err("invalid escape code"),
+                        _ => return Err(("invalid escape code", escape_at)),
                     }
                 }
                 c => out.push(c),

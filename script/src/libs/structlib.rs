@@ -277,8 +277,11 @@ fn size(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
     while let Some(opt) = f.next() {
         let size = f.size(opt, lua)?;
         pos += to_align(pos, &h, opt, size);
-        if opt == b's' || (opt == b'c' && size == 0) {
-            return Err(bad_argument(lua, 1, "size", "options 's' and 'c0' have variable size"));
+        if opt == b's' {
+            return Err(bad_argument(lua, 1, "size", "option 's' has no fixed size"));
+        }
+        if opt == b'c' && size == 0 {
+            return Err(bad_argument(lua, 1, "size", "option 'c0' has no fixed size"));
         }
         if !opt.is_ascii_alphanumeric() {
             f.control(opt, &mut h, lua, "size")?;
