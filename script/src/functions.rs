@@ -92,7 +92,8 @@ impl Registration {
             _ => return Err("wrong number of arguments to redis.register_function".into()),
         };
         if !valid_name(&meta.name) {
-            return Err("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+            // Redis 7.0 says "Library" here too.
+            return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
         }
         if self.functions.iter().any(|(m, _)| m.name == meta.name) {
             return Err("Function already exists in the library".into());

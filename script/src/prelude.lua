@@ -82,6 +82,7 @@ local function set_index(t)
 end
 
 local function library_api(redis)
+  setmetatable(redis, {__index = nonexistent})
   return protect(setmetatable({redis = protect(redis)}, {__index = nonexistent}))
 end
 

@@ -24,7 +24,7 @@ pub fn dump(libraries: &Libraries) -> Bytes {
 
 /// The libraries' codes in a payload, or the error Redis gives for a bad one.
 pub fn parse(payload: &[u8]) -> Result<Vec<Bytes>, String> {
-    const BAD: &str = "payload version or checksum are wrong";
+    const BAD: &str = "DUMP payload version or checksum are wrong";
     if payload.len() < 10 {
         return Err(BAD.into());
     }
