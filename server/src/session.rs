@@ -42,6 +42,7 @@ pub struct Session {
     /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
     pub now_ms: u64,
     pub router: Router,
+    pub txn: crate::txn::ClientTxn,
 }
 
 impl Session {
@@ -128,6 +129,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         closing: false,
         now_ms: 0,
         router: Router::new(local.mesh.shards()),
+        txn: Default::default(),
     };
     drop(config);
 
