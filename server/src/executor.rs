@@ -184,6 +184,7 @@ async fn executor_main(
         blocking: RefCell::default(),
         locks: RefCell::default(),
     });
+    crate::handlers::scripting::install(&local, &config);
     serve_mesh(&local, receivers);
     glommio::spawn_local(active_expiry(local.clone())).detach();
 

@@ -5,6 +5,7 @@ mod admin;
 mod client;
 mod connection;
 mod keyspace;
+pub mod scripting;
 mod spanning;
 
 use bytes::Bytes;

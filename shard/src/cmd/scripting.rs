@@ -12,6 +12,7 @@ use corekv_script::{busy, registry, with_engine, Engine, Host, RunLimits, Script
 use crate::command::{
     self, help_reply, lookup, numkeys_keys, spec, CommandSpec, Route, NO_KEYS,
 };
+use crate::db::Entry;
 use crate::errors;
 use crate::slot;
 use crate::store::Ctx;
@@ -100,9 +101,9 @@ pub fn eval(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ScriptRef::Body(&args[1])
     };
     let limits = limits(ctx);
-    let mut host = ShardHost { ctx };
-    engine(|e| e.eval(&mut host, limits, script, is_read_only(&args[0]), keys, argv))
-        .unwrap_or_else(|e| e)
+    run_local(ctx, |e, host| {
+        e.eval(host, limits, script, is_read_only(&args[0]), keys, argv)
+    })
 }
 
 /// FCALL, FCALL_RO.
@@ -112,9 +113,81 @@ pub fn fcall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let limits = limits(ctx);
-    let mut host = ShardHost { ctx };
-    engine(|e| e.fcall(&mut host, limits, &args[1], is_read_only(&args[0]), keys, argv))
-        .unwrap_or_else(|e| e)
+    run_local(ctx, |e, host| {
+        e.fcall(host, limits, &args[1], is_read_only(&args[0]), keys, argv)
+    })
+}
+
+/// Runs a script (EVAL*/FCALL*) on any [`Host`]: the server's path for scripts that need
+/// several shards held.
+pub fn run_with_host(host: &mut dyn Host, shard: usize, args: &[Bytes]) -> Reply {
+    let (keys, argv) = match split_keys(args) {
+        Ok(parts) => parts,
+        Err(e) => return e,
+    };
+    let limits = RunLimits {
+        shard,
+        busy_after: busy::threshold(),
+    };
+    let read_only = is_read_only(&args[0]);
+    let result = if args[0].len() >= 5 && args[0][..5].eq_ignore_ascii_case(b"fcall") {
+        engine(|e| e.fcall(host, limits, &args[1], read_only, keys, argv))
+    } else {
+        let by_sha = args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha");
+        let script = if by_sha {
+            ScriptRef::Sha(&args[1])
+        } else {
+            ScriptRef::Body(&args[1])
+        };
+        engine(|e| e.eval(host, limits, script, read_only, keys, argv))
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+/// The reply of a script that touched a key this shard cannot serve alone (another shard's,
+/// or one a transaction holds): its writes were undone, and the server runs it again with
+/// every shard held.
+pub const NEEDS_ALL_SHARDS: &str =
+    "CROSSSHARD the script touched a key that another shard owns or a transaction holds";
+
+pub fn needs_all_shards(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(e) if e == NEEDS_ALL_SHARDS)
+}
+
+thread_local! {
+    /// Whether a transaction holds a key on this executor's shard (the server installs it).
+    static CLAIMED: std::cell::RefCell<Option<Box<dyn Fn(&[u8]) -> bool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Installs this thread's check for keys held by transactions (see [`NEEDS_ALL_SHARDS`]).
+pub fn set_claim_check(check: Box<dyn Fn(&[u8]) -> bool>) {
+    CLAIMED.with(|c| *c.borrow_mut() = Some(check));
+}
+
+fn claimed(key: &[u8]) -> bool {
+    CLAIMED.with(|c| c.borrow().as_ref().is_some_and(|check| check(key)))
+}
+
+/// Runs a script on this shard. With several shards, writes are logged so that a script
+/// that turns out to need another shard can be undone and handed back to the server.
+fn run_local(
+    ctx: &mut Ctx,
+    run: impl FnOnce(&mut Engine, &mut dyn Host) -> Reply,
+) -> Reply {
+    let multi = ctx.shard.shard_count > 1;
+    let mut host = ShardHost {
+        ctx,
+        undo: Vec::new(),
+        log_undo: multi,
+        aborted: false,
+    };
+    let reply = engine(|e| run(e, &mut host)).unwrap_or_else(|e| e);
+    if host.aborted {
+        host.undo();
+        return Reply::error(NEEDS_ALL_SHARDS);
+    }
+    reply
 }
 
 /// FLUSH's optional ASYNC|SYNC argument (both flush at once here).
@@ -345,28 +418,65 @@ fn function_stats() -> Reply {
 /// Runs a script's `redis.call`s on this shard.
 struct ShardHost<'a, 'b> {
     ctx: &'a mut Ctx<'b>,
+    /// Each written key's entry before the script first wrote it (when `log_undo`).
+    undo: Vec<(Bytes, Option<Entry>)>,
+    log_undo: bool,
+    /// The script touched a key this shard cannot serve alone; nothing more runs.
+    aborted: bool,
+}
+
+impl ShardHost<'_, '_> {
+    /// Whether the command's keys are all this shard's and free of transactions.
+    fn local_keys(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
+        let shards = self.ctx.shard.shard_count;
+        let me = self.ctx.shard.id;
+        spec.key_positions(args).all(|pos| {
+            let key = &args[pos];
+            (shards == 1 || slot::key_shard(key, shards) == me) && !claimed(key)
+        })
+    }
+
+    fn log_writes(&mut self, spec: &CommandSpec, args: &[Bytes]) {
+        let now = self.ctx.now_ms;
+        for pos in spec.key_positions(args) {
+            let key = &args[pos];
+            if !self.undo.iter().any(|(k, _)| k == key) {
+                let before = self.ctx.db().peek(key, now).cloned();
+                self.undo.push((key.clone(), before));
+            }
+        }
+    }
+
+    /// Puts every written key back as it was before the script.
+    fn undo(&mut self) {
+        let now = self.ctx.now_ms;
+        for (key, before) in self.undo.drain(..).rev() {
+            let db = &mut self.ctx.shard.dbs[self.ctx.db];
+            match before {
+                Some(entry) => db.set(&key, entry.value, Some(entry.expire_at), now),
+                None => {
+                    db.remove(&key, now);
+                }
+            }
+        }
+    }
 }
 
 impl Host for ShardHost<'_, '_> {
     fn call(&mut self, args: &[Bytes], read_only: bool) -> (Reply, bool) {
+        if self.aborted {
+            return (Reply::error(NEEDS_ALL_SHARDS), false);
+        }
         let spec = match check_script_command(args, read_only) {
             Ok(spec) => spec,
             Err(e) => return (e, false),
         };
-        let shards = self.ctx.shard.shard_count;
-        if shards > 1 {
-            let me = self.ctx.shard.id;
-            if spec
-                .key_positions(args)
-                .any(|pos| slot::key_shard(&args[pos], shards) != me)
-            {
-                return (
-                    Reply::error(
-                        "ERR Script accessed a key owned by another shard; declare every key the script uses in the same {hash tag}",
-                    ),
-                    false,
-                );
-            }
+        if !self.local_keys(spec, args) {
+            self.aborted = true;
+            return (Reply::error(NEEDS_ALL_SHARDS), false);
+        }
+        if self.log_undo && spec.is_write() {
+            self.log_writes(spec, args);
         }
         run_checked(self.ctx, spec, args)
     }
@@ -416,7 +526,7 @@ pub fn run_checked(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> (Reply,
 }
 
 /// The few whole-server commands a script can call without leaving the shard.
-fn server_command(spec: &CommandSpec, args: &[Bytes]) -> Reply {
+pub fn server_command(spec: &CommandSpec, args: &[Bytes]) -> Reply {
     match spec.name {
         "ping" => match args.get(1) {
             Some(msg) => Reply::Bulk(msg.clone()),

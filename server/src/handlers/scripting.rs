@@ -1,0 +1,185 @@
+//! Where scripts (EVAL*, FCALL*) run, and how they stay atomic across shards.
+//!
+//! A script whose declared keys live on one shard runs on that shard, synchronously, its
+//! `redis.call`s going straight to the shard (no hop): at once when that is this executor's
+//! shard, else as one command sent to its owner. If it touches a key that shard cannot serve
+//! alone (another shard's, or one a transaction holds), the shard undoes its writes and
+//! answers [`needs_all_shards`]; the script then runs here with every shard held and parked
+//! ([`txn::Hold::acquire_sync`]), each call executed synchronously on its key's shard. So
+//! does a script whose declared keys span shards, and, from then on, every script that once
+//! needed it (this executor remembers them, so they are not run twice).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::{Rc, Weak};
+
+use bytes::Bytes;
+use corekv_net::Reply;
+use corekv_script::Host;
+use corekv_shard::cmd::scripting::{self, needs_all_shards};
+use corekv_shard::command::{CommandSpec, Merge, Route};
+use corekv_shard::{lookup_id, slot};
+
+use crate::config::Config;
+use crate::executor::Local;
+use crate::session::Session;
+use crate::txn;
+
+/// Scripts that needed every shard: identified by their body, SHA1 or function name.
+const SPANNING_LIMIT: usize = 10_000;
+
+thread_local! {
+    static SPANNING: RefCell<HashSet<Bytes>> = RefCell::new(HashSet::new());
+}
+
+/// Whether `spec` runs a script.
+pub fn is_script(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// Sets up this executor for scripts: the BUSY threshold, and the check a shard makes for
+/// keys that transactions hold.
+pub fn install(local: &Rc<Local>, config: &Config) {
+    corekv_script::busy::set_threshold(config.busy_reply_threshold);
+    let weak: Weak<Local> = Rc::downgrade(local);
+    scripting::set_claim_check(Box::new(move |key| {
+        weak.upgrade().is_some_and(|l| match l.locks.try_borrow() {
+            Ok(locks) => locks.blocks(std::iter::once(key)),
+            Err(_) => true,
+        })
+    }));
+}
+
+/// Whether this script is known to need every shard.
+pub fn known_spanning(args: &[Bytes]) -> bool {
+    SPANNING.with(|s| s.borrow().contains(&args[1]))
+}
+
+fn remember_spanning(args: &[Bytes]) {
+    SPANNING.with(|s| {
+        let mut set = s.borrow_mut();
+        if set.len() >= SPANNING_LIMIT {
+            set.clear();
+        }
+        set.insert(args[1].clone());
+    });
+}
+
+/// Finishes a script whose shard answered `reply`: runs it with every shard held if the
+/// shard could not serve it alone.
+pub async fn finish(s: &mut Session, id: usize, args: &[Bytes], reply: Reply) -> Reply {
+    if !needs_all_shards(&reply) {
+        return reply;
+    }
+    remember_spanning(args);
+    run_held(s, id, args).await
+}
+
+/// Runs a script here with every shard held and parked.
+pub async fn run_held(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
+    let _ = id;
+    if s.txn.held {
+        // Inside a transaction's own hold: its shards are already held.
+        return Reply::error(
+            "ERR a script inside a transaction must keep its keys on the transaction's shards",
+        );
+    }
+    let hold = txn::Hold::acquire_sync(&s.local, txn::Claim::All).await;
+    let me = s.local.mesh.me();
+    let mut host = HeldHost {
+        hold: &hold,
+        db: s.db,
+        shards: s.shards(),
+        me,
+    };
+    let reply = scripting::run_with_host(&mut host, me, args);
+    hold.release().await;
+    reply
+}
+
+/// Runs a script's calls on held shards, each on its keys' shard.
+struct HeldHost<'a> {
+    hold: &'a txn::Hold,
+    db: usize,
+    shards: usize,
+    me: usize,
+}
+
+impl HeldHost<'_> {
+    fn run(&self, spec: &CommandSpec, args: &[Bytes]) -> Reply {
+        let Some(id) = lookup_id(&args[0]) else {
+            return Reply::error("ERR Unknown Redis command called from script");
+        };
+        if let Route::Server = spec.route {
+            return scripting::server_command(spec, args);
+        }
+        let mut owners = spec
+            .key_positions(args)
+            .map(|p| slot::key_shard(&args[p], self.shards));
+        let first = owners.next().unwrap_or(self.me);
+        if owners.all(|s| s == first) {
+            return self.hold.execute(first, self.db, id, args);
+        }
+        match spec.route {
+            Route::Split(_, merge) => self.split(id, spec, args, merge),
+            _ => Reply::error(
+                "ERR corekv runs this command inside a script only with its keys on one shard",
+            ),
+        }
+    }
+
+    /// A multi-key command (MGET, MSET, DEL...) split by shard, as the router splits it.
+    fn split(&self, id: usize, spec: &CommandSpec, args: &[Bytes], merge: Merge) -> Reply {
+        let step = spec.keys.step.max(1) as usize;
+        let mut parts: Vec<(Vec<Bytes>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); self.shards];
+        for (ordinal, pos) in spec.keys.positions(args.len()).enumerate() {
+            let part = &mut parts[slot::key_shard(&args[pos], self.shards)];
+            if part.0.is_empty() {
+                part.0.push(args[0].clone());
+            }
+            part.0.extend_from_slice(&args[pos..pos + step]);
+            part.1.push(ordinal);
+        }
+        let keys = spec.keys.positions(args.len()).count();
+        let mut acc = match merge {
+            Merge::SumInts => Reply::Int(0),
+            Merge::AllOk => Reply::Ok,
+            Merge::Gather => Reply::Array(vec![Reply::Nil; keys]),
+        };
+        for (shard, (part, ordinals)) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            match (self.hold.execute(shard, self.db, id, &part), &mut acc) {
+                (e @ Reply::Error(_), _) => return e,
+                (Reply::Int(n), Reply::Int(total)) => *total += n,
+                (Reply::Array(values), Reply::Array(all)) => {
+                    for (at, v) in ordinals.into_iter().zip(values) {
+                        all[at] = v;
+                    }
+                }
+                _ => {}
+            }
+        }
+        acc
+    }
+}
+
+impl Host for HeldHost<'_> {
+    fn call(&mut self, args: &[Bytes], read_only: bool) -> (Reply, bool) {
+        let spec = match scripting::check_script_command(args, read_only) {
+            Ok(spec) => spec,
+            Err(e) => return (e, false),
+        };
+        let reply = self.run(spec, args);
+        let wrote = spec.is_write() && !reply.is_error();
+        (reply, wrote)
+    }
+
+    fn command_exists(&self, name: &[u8]) -> bool {
+        lookup_id(name).is_some()
+    }
+}
