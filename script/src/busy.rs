@@ -152,6 +152,18 @@ pub fn kill(shards: usize, what: Kind) -> Reply {
     }
 }
 
+/// Set when the server shuts down: running scripts stop, whatever they wrote (SHUTDOWN
+/// NOSAVE is Redis's way out of an unkillable script).
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+pub fn shutdown() {
+    SHUTTING_DOWN.store(true, Ordering::Relaxed);
+}
+
+pub(crate) fn shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::Relaxed)
+}
+
 /// `busy-reply-threshold` in milliseconds (Redis's default 5000).
 static THRESHOLD_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(5000);
 

@@ -58,9 +58,11 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             wrapped(lua, "verbatim_string", Value::Table(v))?
         }
         Reply::Verbatim(text) => Value::String(lua.create_string(&text)?),
-        Reply::BigNumber(digits) if resp3 => {
-            wrapped(lua, "big_number", Value::String(lua.create_string(&digits)?))?
-        }
+        Reply::BigNumber(digits) if resp3 => wrapped(
+            lua,
+            "big_number",
+            Value::String(lua.create_string(&digits)?),
+        )?,
         Reply::BigNumber(digits) => Value::String(lua.create_string(&digits)?),
     })
 }

@@ -242,10 +242,7 @@ impl Engine {
                 }
             })?,
         )?;
-        redis.raw_set(
-            "replicate_commands",
-            lua.create_function(|_, ()| Ok(true))?,
-        )?;
+        redis.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
         redis.raw_set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
         redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
         for (name, value) in [
@@ -292,7 +289,10 @@ impl Engine {
             "log",
             self.function(|lua, args| {
                 if args.len() < 2 {
-                    return Err(lua_error(lua, "redis.log() requires two arguments or more."));
+                    return Err(lua_error(
+                        lua,
+                        "redis.log() requires two arguments or more.",
+                    ));
                 }
                 let Some(level) = number(&args[0]) else {
                     return Err(lua_error(lua, "First argument must be a number."));
@@ -341,7 +341,11 @@ impl Engine {
                 (1, Some(Value::String(s))) => {
                     // Redis adds the '-' first, so "MY text" keeps MY as its code.
                     let text = s.to_string_lossy();
-                    let text = if text.starts_with('-') { text } else { format!("-{text}") };
+                    let text = if text.starts_with('-') {
+                        text
+                    } else {
+                        format!("-{text}")
+                    };
                     error_table(lua, &normalize_error(&text))
                 }
                 _ => error_table(lua, "ERR wrong number or type of arguments"),
@@ -379,7 +383,11 @@ impl Engine {
                     number(&args[i]).map(|n| n.trunc()).ok_or_else(|| {
                         lua_string(
                             lua,
-                            &format!("bad argument #{} to '{name}' (number expected, got {})", i + 1, type_name(&args[i])),
+                            &format!(
+                                "bad argument #{} to '{name}' (number expected, got {})",
+                                i + 1,
+                                type_name(&args[i])
+                            ),
                         )
                     })
                 };
@@ -388,14 +396,20 @@ impl Engine {
                     1 => {
                         let u = int_arg(0, "random")?;
                         if u < 1.0 {
-                            return Err(lua_string(lua, "bad argument #1 to 'random' (interval is empty)"));
+                            return Err(lua_string(
+                                lua,
+                                "bad argument #1 to 'random' (interval is empty)",
+                            ));
                         }
                         (r * u).floor() + 1.0
                     }
                     2 => {
                         let (l, u) = (int_arg(0, "random")?, int_arg(1, "random")?);
                         if l > u {
-                            return Err(lua_string(lua, "bad argument #2 to 'random' (interval is empty)"));
+                            return Err(lua_string(
+                                lua,
+                                "bad argument #2 to 'random' (interval is empty)",
+                            ));
                         }
                         (r * (u - l + 1.0)).floor() + l
                     }
@@ -408,7 +422,10 @@ impl Engine {
             "randomseed",
             self.function(move |lua, args| {
                 let seed = args.front().and_then(number).ok_or_else(|| {
-                    lua_string(lua, "bad argument #1 to 'randomseed' (number expected, got no value)")
+                    lua_string(
+                        lua,
+                        "bad argument #1 to 'randomseed' (number expected, got no value)",
+                    )
                 })?;
                 rand48_seed(seed as i32);
                 Ok(MultiValue::new())
@@ -566,9 +583,13 @@ impl Engine {
         read_only_command: bool,
         args: (Value, Value),
     ) -> Reply {
-        if read_only_command && !flags.contains(Flags::NO_WRITES) && !flags.contains(Flags::EVAL_COMPAT)
+        if read_only_command
+            && !flags.contains(Flags::NO_WRITES)
+            && !flags.contains(Flags::EVAL_COMPAT)
         {
-            return Reply::error("ERR Can not execute a script with write flag using *_ro command.");
+            return Reply::error(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            );
         }
         let state = &self.state;
         let host: *mut (dyn Host + '_) = host;
@@ -576,7 +597,9 @@ impl Engine {
         // borrow ends (see `RunState::call`).
         let host: *mut (dyn Host + 'static) = unsafe { std::mem::transmute(host) };
         state.host.set(Some(host));
-        state.read_only.set(read_only_command || flags.contains(Flags::NO_WRITES));
+        state
+            .read_only
+            .set(read_only_command || flags.contains(Flags::NO_WRITES));
         state.resp3.set(false);
         state.killed.set(false);
         state.busy_after.set(limits.busy_after);
@@ -600,7 +623,9 @@ impl Engine {
     /// (Redis 7.0's "... script: <name>, on @user_script:<line>.").
     fn error_reply(&self, error: &Value, name: &str) -> Reply {
         let Value::Table(t) = error else {
-            return Reply::error(format!("ERR Error running script {name}, execution failure"));
+            return Reply::error(format!(
+                "ERR Error running script {name}, execution failure"
+            ));
         };
         let text = |field: &str| match t.raw_get::<Value>(field) {
             Ok(Value::String(s)) => Some(s.to_string_lossy()),
@@ -650,16 +675,19 @@ impl Engine {
         *self.state.registering.borrow_mut() = Some(functions::Registration::default());
         let api = Value::Table(self.library_api.clone());
         let restore = Value::Table(self.real.clone());
-        let result = self
-            .set_index
-            .call::<()>(api)
-            .and_then(|_| {
-                self.state.started.set(Some(Instant::now()));
-                self.run.call::<(bool, Value)>((chunk, Value::Nil, Value::Nil))
-            });
+        let result = self.set_index.call::<()>(api).and_then(|_| {
+            self.state.started.set(Some(Instant::now()));
+            self.run
+                .call::<(bool, Value)>((chunk, Value::Nil, Value::Nil))
+        });
         self.state.started.set(None);
         let restored = self.set_index.call::<()>(restore);
-        let registration = self.state.registering.borrow_mut().take().unwrap_or_default();
+        let registration = self
+            .state
+            .registering
+            .borrow_mut()
+            .take()
+            .unwrap_or_default();
         restored.map_err(|e| e.to_string())?;
         match result {
             Ok((true, _)) => {}
@@ -685,7 +713,8 @@ impl Engine {
         let loaded = self
             .load_library(code)
             .map_err(|e| Reply::error(format!("ERR {e}")))?;
-        functions::publish(loaded, code.clone(), replace).map_err(|e| Reply::error(format!("ERR {e}")))
+        functions::publish(loaded, code.clone(), replace)
+            .map_err(|e| Reply::error(format!("ERR {e}")))
     }
 
     /// Validates libraries (FUNCTION RESTORE) by loading each here.
@@ -722,7 +751,7 @@ impl RunState {
             if started.elapsed() >= self.busy_after.get() {
                 running.mark_busy();
             }
-            if running.kill_requested() || self.killed.get() {
+            if running.kill_requested() || self.killed.get() || busy::shutting_down() {
                 self.killed.set(true);
                 return Err(mlua::Error::runtime(
                     "Script killed by user with SCRIPT KILL...",
@@ -755,7 +784,10 @@ fn redis_call(lua: &Lua, state: &RunState, args: MultiValue) -> Result<(Value, b
         }
     }
     let Some((reply, wrote)) = state.call(&argv) else {
-        return Err(lua_error(lua, "redis.call is only available while a script runs"));
+        return Err(lua_error(
+            lua,
+            "redis.call is only available while a script runs",
+        ));
     };
     if wrote {
         if let Some(running) = state.running.borrow().as_ref() {
@@ -776,7 +808,9 @@ pub(crate) fn lua_error(lua: &Lua, msg: &str) -> Value {
 
 /// A plain error string (raised like luaL_error from a C function: no position).
 pub(crate) fn lua_string(lua: &Lua, msg: &str) -> Value {
-    lua.create_string(msg).map(Value::String).unwrap_or(Value::Nil)
+    lua.create_string(msg)
+        .map(Value::String)
+        .unwrap_or(Value::Nil)
 }
 
 /// Redis's error-reply normalisation: "-CODE msg" → "CODE msg", "msg" → "ERR msg".

@@ -32,7 +32,10 @@ impl Flags {
     }
 
     pub fn by_name(name: &str) -> Option<Flags> {
-        Flags::NAMED.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+        Flags::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
     }
 
     /// Names of the user-visible flags that are set.

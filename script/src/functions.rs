@@ -62,10 +62,7 @@ pub(crate) fn parse_metadata(code: &[u8]) -> Result<(String, usize), String> {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 impl Registration {
@@ -119,7 +116,9 @@ fn named_args(arg: &Value) -> Result<(FunctionMeta, Function), String> {
     for pair in t.pairs::<Value, Value>() {
         let (key, value) = pair.map_err(|e| e.to_string())?;
         let Value::String(key) = key else {
-            return Err("named argument key given to redis.register_function is not a string".into());
+            return Err(
+                "named argument key given to redis.register_function is not a string".into(),
+            );
         };
         match &*key.to_string_lossy() {
             "function_name" => {
@@ -277,8 +276,10 @@ pub fn list_entry(library: &Library, with_code: bool) -> Reply {
         (Reply::bulk("functions"), Reply::Array(functions)),
     ];
     if with_code {
-        fields.push((Reply::bulk("library_code"), Reply::Bulk(library.code.clone())));
+        fields.push((
+            Reply::bulk("library_code"),
+            Reply::Bulk(library.code.clone()),
+        ));
     }
     Reply::Map(fields)
 }
-

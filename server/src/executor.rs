@@ -68,6 +68,8 @@ impl Shared {
     /// Stops every executor: sets the flag and wakes each one.
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        // A script running forever would keep its executor from stopping.
+        corekv_script::busy::shutdown();
         let wakers = match self.stop_wakers.lock() {
             Ok(mut w) => std::mem::take(&mut *w),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),

@@ -157,7 +157,8 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             out,
         );
     }
-    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args) {
+    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args)
+    {
         if let Some(busy) = busy_shard(s, spec, &args) {
             let silent = take_silence(s);
             return ready(s, silent, busy, out);

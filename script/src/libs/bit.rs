@@ -73,15 +73,25 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
             } else {
                 8
             };
-            let (upper, digits) = if n < 0 { (true, n.unsigned_abs()) } else { (false, n as u32) };
+            let (upper, digits) = if n < 0 {
+                (true, n.unsigned_abs())
+            } else {
+                (false, n as u32)
+            };
             let digits = digits.min(8) as usize;
-            let masked = if digits < 8 { x & ((1u32 << (digits * 4)) - 1) } else { x };
+            let masked = if digits < 8 {
+                x & ((1u32 << (digits * 4)) - 1)
+            } else {
+                x
+            };
             let text = if upper {
                 format!("{masked:0digits$X}")
             } else {
                 format!("{masked:0digits$x}")
             };
-            Ok(values([Value::String(lua.create_string(&text).map_err(|_| Value::Nil)?)]))
+            Ok(values([Value::String(
+                lua.create_string(&text).map_err(|_| Value::Nil)?,
+            )]))
         })?,
     )?;
     Ok(t)

@@ -49,7 +49,10 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("_VERSION", "2.1.0")?;
     // Configuration functions: corekv keeps Redis's defaults and reports them.
     let settings: [(&str, &[Value]); 7] = [
-        ("encode_sparse_array", &[Value::Boolean(false), Value::Integer(2), Value::Integer(10)]),
+        (
+            "encode_sparse_array",
+            &[Value::Boolean(false), Value::Integer(2), Value::Integer(10)],
+        ),
         ("encode_max_depth", &[Value::Integer(1000)]),
         ("decode_max_depth", &[Value::Integer(1000)]),
         ("encode_number_precision", &[Value::Integer(14)]),
@@ -85,9 +88,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
         Value::Table(t) => {
             let depth = depth + 1;
             if depth > MAX_DEPTH {
-                return Err(format!(
-                    "Cannot serialise, excessive nesting ({depth})"
-                ));
+                return Err(format!("Cannot serialise, excessive nesting ({depth})"));
             }
             match array_length(t)? {
                 Some(len) if len > 0 => {
@@ -180,9 +181,7 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            c if c < 0x20 || c == 0x7f => {
-                out.extend_from_slice(format!("\\u{:04x}", c).as_bytes())
-            }
+            c if c < 0x20 || c == 0x7f => out.extend_from_slice(format!("\\u{:04x}", c).as_bytes()),
             c => out.push(c),
         }
     }

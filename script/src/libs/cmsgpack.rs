@@ -13,7 +13,12 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         wrapped(lua, |lua, args| {
             if args.is_empty() {
-                return Err(super::bad_argument(lua, 0, "pack", "MessagePack pack needs input."));
+                return Err(super::bad_argument(
+                    lua,
+                    0,
+                    "pack",
+                    "MessagePack pack needs input.",
+                ));
             }
             let mut out = Vec::new();
             for v in &args {
@@ -209,7 +214,11 @@ fn unpack(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> Result<(Value, Mul
         }
         count += 1;
     }
-    let next = if d.pos >= data.len() { -1 } else { d.pos as i64 };
+    let next = if d.pos >= data.len() {
+        -1
+    } else {
+        d.pos as i64
+    };
     Ok((Value::Number(next as f64), out))
 }
 
@@ -232,7 +241,10 @@ impl Decoder<'_> {
     }
 
     fn uint(&mut self, n: usize) -> Result<u64, DecodeError> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64))
     }
 
     fn value(&mut self, lua: &Lua) -> Result<Value, DecodeError> {

@@ -101,7 +101,11 @@ pub(crate) fn parse_lua_number(s: &str) -> Option<f64> {
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok().map(|n| n as f64);
     }
-    if t.is_empty() || t.contains(['_']) || t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("nan") {
+    if t.is_empty()
+        || t.contains(['_'])
+        || t.eq_ignore_ascii_case("inf")
+        || t.eq_ignore_ascii_case("nan")
+    {
         return None;
     }
     t.parse().ok()
@@ -120,7 +124,12 @@ pub(crate) fn check_bytes(
         Some(Value::Integer(n)) => Ok(lua_g14(*n as f64).into_bytes()),
         v => {
             let got = v.map_or("no value", crate::engine::type_name);
-            Err(bad_argument(lua, i + 1, function, &format!("string expected, got {got}")))
+            Err(bad_argument(
+                lua,
+                i + 1,
+                function,
+                &format!("string expected, got {got}"),
+            ))
         }
     }
 }
@@ -133,13 +142,21 @@ pub(crate) fn lua_g14(n: f64) -> String {
 /// C's `%.<precision>g`.
 pub(crate) fn format_g(n: f64, precision: usize) -> String {
     if n.is_nan() {
-        return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
+        return if n.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if n.is_infinite() {
         return if n > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if n == 0.0 {
-        return if n.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if n.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let p = precision.max(1);
     let sci = format!("{:.*e}", p - 1, n);

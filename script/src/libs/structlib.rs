@@ -113,7 +113,10 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
 }
 
 fn is_int(opt: u8) -> bool {
-    matches!(opt, b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I')
+    matches!(
+        opt,
+        b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I'
+    )
 }
 
 pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
@@ -151,12 +154,20 @@ fn pack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
             b'f' => {
                 let v = check_number(lua, &args, arg, "pack")? as f32;
                 arg += 1;
-                out.extend_from_slice(&if h.little { v.to_le_bytes() } else { v.to_be_bytes() });
+                out.extend_from_slice(&if h.little {
+                    v.to_le_bytes()
+                } else {
+                    v.to_be_bytes()
+                });
             }
             b'd' => {
                 let v = check_number(lua, &args, arg, "pack")?;
                 arg += 1;
-                out.extend_from_slice(&if h.little { v.to_le_bytes() } else { v.to_be_bytes() });
+                out.extend_from_slice(&if h.little {
+                    v.to_le_bytes()
+                } else {
+                    v.to_be_bytes()
+                });
             }
             b'c' | b's' => {
                 let s = check_bytes(lua, &args, arg, "pack")?;
@@ -188,7 +199,12 @@ fn unpack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
         Some(_) => check_number(lua, &args, 2, "unpack")?,
     };
     if start < 1.0 {
-        return Err(bad_argument(lua, 3, "unpack", "offset must be 1 or greater"));
+        return Err(bad_argument(
+            lua,
+            3,
+            "unpack",
+            "offset must be 1 or greater",
+        ));
     }
     let mut pos = start as usize - 1;
     let mut f = Format { fmt: &fmt, at: 0 };
@@ -206,7 +222,11 @@ fn unpack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
                 let bytes = &data[pos..pos + size];
                 let mut l: u64 = 0;
                 for i in 0..size {
-                    let b = if h.little { bytes[size - 1 - i] } else { bytes[i] };
+                    let b = if h.little {
+                        bytes[size - 1 - i]
+                    } else {
+                        bytes[i]
+                    };
                     l = l.checked_shl(8).unwrap_or(0) | b as u64;
                 }
                 let n = if o.is_ascii_lowercase() {
@@ -223,12 +243,20 @@ fn unpack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
             b'x' => {}
             b'f' => {
                 let b: [u8; 4] = data[pos..pos + 4].try_into().map_err(|_| short(lua))?;
-                let v = if h.little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) };
+                let v = if h.little {
+                    f32::from_le_bytes(b)
+                } else {
+                    f32::from_be_bytes(b)
+                };
                 out.push_back(Value::Number(v as f64));
             }
             b'd' => {
                 let b: [u8; 8] = data[pos..pos + 8].try_into().map_err(|_| short(lua))?;
-                let v = if h.little { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) };
+                let v = if h.little {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                };
                 out.push_back(Value::Number(v));
             }
             b'c' => {
@@ -250,7 +278,9 @@ fn unpack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
                         return Err(short(lua));
                     }
                 }
-                let s = lua.create_string(&data[pos..pos + size]).map_err(|_| Value::Nil)?;
+                let s = lua
+                    .create_string(&data[pos..pos + size])
+                    .map_err(|_| Value::Nil)?;
                 out.push_back(Value::String(s));
             }
             b's' => {
@@ -258,7 +288,9 @@ fn unpack(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
                     return Err(crate::engine::lua_string(lua, "unfinished string in data"));
                 };
                 size = len + 1;
-                let s = lua.create_string(&data[pos..pos + len]).map_err(|_| Value::Nil)?;
+                let s = lua
+                    .create_string(&data[pos..pos + len])
+                    .map_err(|_| Value::Nil)?;
                 out.push_back(Value::String(s));
             }
             other => f.control(other, &mut h, lua, "unpack")?,
@@ -281,7 +313,12 @@ fn size(lua: &Lua, args: MultiValue) -> Result<MultiValue, Fail> {
             return Err(bad_argument(lua, 1, "size", "option 's' has no fixed size"));
         }
         if opt == b'c' && size == 0 {
-            return Err(bad_argument(lua, 1, "size", "option 'c0' has no fixed size"));
+            return Err(bad_argument(
+                lua,
+                1,
+                "size",
+                "option 'c0' has no fixed size",
+            ));
         }
         if !opt.is_ascii_alphanumeric() {
             f.control(opt, &mut h, lua, "size")?;

@@ -9,9 +9,7 @@ use corekv_net::Reply;
 use corekv_script::functions::{self, RestorePolicy};
 use corekv_script::{busy, registry, with_engine, Engine, Host, RunLimits, ScriptRef};
 
-use crate::command::{
-    self, help_reply, lookup, numkeys_keys, spec, CommandSpec, Route, NO_KEYS,
-};
+use crate::command::{self, help_reply, lookup, numkeys_keys, spec, CommandSpec, Route, NO_KEYS};
 use crate::db::Entry;
 use crate::errors;
 use crate::slot;
@@ -20,28 +18,112 @@ use crate::store::Ctx;
 mod dump;
 
 const EVAL: &[&str] = &["noscript", "stale", "skip_monitor", "no_mandatory_keys"];
-const EVAL_RO: &[&str] = &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys"];
+const EVAL_RO: &[&str] = &[
+    "readonly",
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+];
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("eval", -3, EVAL, NO_KEYS, "scripting", "Executes a server-side Lua script.", Route::Shard(eval))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("evalsha", -3, EVAL, NO_KEYS, "scripting", "Executes a server-side Lua script by SHA1 digest.", Route::Shard(eval))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("eval_ro", -3, EVAL_RO, NO_KEYS, "scripting", "Executes a read-only server-side Lua script.", Route::Shard(eval))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("evalsha_ro", -3, EVAL_RO, NO_KEYS, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", Route::Shard(eval))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("fcall", -3, EVAL, NO_KEYS, "scripting", "Invokes a function.", Route::Shard(fcall))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("fcall_ro", -3, EVAL_RO, NO_KEYS, "scripting", "Invokes a read-only function.", Route::Shard(fcall))
-        .with_key_finder(numkeys_keys::<2, false>),
-    spec("script", -2, &[], NO_KEYS, "scripting", "A container for Lua scripts management commands.", Route::Shard(script))
-        .with_subcommands(&[("debug", 3), ("exists", -3), ("flush", -2), ("help", 2), ("kill", 2), ("load", 3)]),
-    spec("function", -2, &[], NO_KEYS, "scripting", "A container for function commands.", Route::Shard(function))
-        .with_subcommands(&[
-            ("delete", 3), ("dump", 2), ("flush", -2), ("help", 2), ("kill", 2), ("list", -2),
-            ("load", -3), ("restore", -3), ("stats", 2),
-        ]),
+    spec(
+        "eval",
+        -3,
+        EVAL,
+        NO_KEYS,
+        "scripting",
+        "Executes a server-side Lua script.",
+        Route::Shard(eval),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "evalsha",
+        -3,
+        EVAL,
+        NO_KEYS,
+        "scripting",
+        "Executes a server-side Lua script by SHA1 digest.",
+        Route::Shard(eval),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "eval_ro",
+        -3,
+        EVAL_RO,
+        NO_KEYS,
+        "scripting",
+        "Executes a read-only server-side Lua script.",
+        Route::Shard(eval),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "evalsha_ro",
+        -3,
+        EVAL_RO,
+        NO_KEYS,
+        "scripting",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        Route::Shard(eval),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "fcall",
+        -3,
+        EVAL,
+        NO_KEYS,
+        "scripting",
+        "Invokes a function.",
+        Route::Shard(fcall),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "fcall_ro",
+        -3,
+        EVAL_RO,
+        NO_KEYS,
+        "scripting",
+        "Invokes a read-only function.",
+        Route::Shard(fcall),
+    )
+    .with_key_finder(numkeys_keys::<2, false>),
+    spec(
+        "script",
+        -2,
+        &[],
+        NO_KEYS,
+        "scripting",
+        "A container for Lua scripts management commands.",
+        Route::Shard(script),
+    )
+    .with_subcommands(&[
+        ("debug", 3),
+        ("exists", -3),
+        ("flush", -2),
+        ("help", 2),
+        ("kill", 2),
+        ("load", 3),
+    ]),
+    spec(
+        "function",
+        -2,
+        &[],
+        NO_KEYS,
+        "scripting",
+        "A container for function commands.",
+        Route::Shard(function),
+    )
+    .with_subcommands(&[
+        ("delete", 3),
+        ("dump", 2),
+        ("flush", -2),
+        ("help", 2),
+        ("kill", 2),
+        ("list", -2),
+        ("load", -3),
+        ("restore", -3),
+        ("stats", 2),
+    ]),
 ];
 
 /// Whether a command may run while a script keeps a shard busy (SCRIPT KILL, FUNCTION KILL,
@@ -50,7 +132,10 @@ pub fn allowed_while_busy(spec: &CommandSpec, args: &[Bytes]) -> bool {
     if spec.has_flag("allow_busy") {
         return true;
     }
-    let sub = |name: &str| args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(name.as_bytes()));
+    let sub = |name: &str| {
+        args.get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(name.as_bytes()))
+    };
     match spec.name {
         "script" => sub("kill"),
         "function" => sub("kill") || sub("stats"),
@@ -171,10 +256,7 @@ fn claimed(key: &[u8]) -> bool {
 
 /// Runs a script on this shard. With several shards, writes are logged so that a script
 /// that turns out to need another shard can be undone and handed back to the server.
-fn run_local(
-    ctx: &mut Ctx,
-    run: impl FnOnce(&mut Engine, &mut dyn Host) -> Reply,
-) -> Reply {
+fn run_local(ctx: &mut Ctx, run: impl FnOnce(&mut Engine, &mut dyn Host) -> Reply) -> Reply {
     let multi = ctx.shard.shard_count > 1;
     let mut host = ShardHost {
         ctx,
@@ -194,8 +276,15 @@ fn run_local(
 fn flush_mode(args: &[Bytes]) -> Result<(), Reply> {
     match args.get(2) {
         None => Ok(()),
-        Some(a) if args.len() == 3 && (a.eq_ignore_ascii_case(b"async") || a.eq_ignore_ascii_case(b"sync")) => Ok(()),
-        Some(_) => Err(Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
+        Some(a)
+            if args.len() == 3
+                && (a.eq_ignore_ascii_case(b"async") || a.eq_ignore_ascii_case(b"sync")) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(Reply::error(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        )),
     }
 }
 
@@ -367,19 +456,20 @@ fn function_list(args: &[Bytes]) -> Reply {
 }
 
 fn function_restore(args: &[Bytes]) -> Reply {
-    let policy = match args.get(3) {
-        None => RestorePolicy::Append,
-        Some(p) if args.len() > 4 => {
-            let _ = p;
-            return errors::syntax();
-        }
-        Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
-        Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
-        Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
-        Some(_) => {
-            return Reply::error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
-        }
-    };
+    let policy =
+        match args.get(3) {
+            None => RestorePolicy::Append,
+            Some(p) if args.len() > 4 => {
+                let _ = p;
+                return errors::syntax();
+            }
+            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(_) => return Reply::error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
     let codes = match dump::parse(&args[2]) {
         Ok(codes) => codes,
         Err(e) => return Reply::error(format!("ERR {e}")),
