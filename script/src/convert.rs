@@ -101,7 +101,7 @@ fn to_reply(value: &Value, resp3: bool, depth: usize) -> Reply {
         Value::Boolean(b) if resp3 => Reply::Bool(*b),
         Value::Boolean(true) => Reply::Int(1),
         Value::Number(n) => Reply::Int(*n as i64),
-        Value::Integer(n) => Reply::Int(*n as i64),
+        Value::Integer(n) => Reply::Int(*n),
         Value::Table(t) if depth >= MAX_DEPTH => {
             let _ = t;
             Reply::error("ERR reached lua stack limit")

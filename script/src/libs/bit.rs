@@ -10,13 +10,17 @@ fn tobit(n: f64) -> i32 {
     (n + 6_755_399_441_055_744.0).to_bits() as u32 as i32
 }
 
+type Unary = fn(i32) -> i32;
+type Binary = fn(i32, i32) -> i32;
+type Shift = fn(i32, u32) -> i32;
+
 fn num(n: i32) -> Value {
     Value::Number(n as f64)
 }
 
 pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    let unary: [(&'static str, fn(i32) -> i32); 3] = [
+    let unary: [(&'static str, Unary); 3] = [
         ("tobit", |x| x),
         ("bnot", |x| !x),
         ("bswap", |x| x.swap_bytes()),
@@ -30,7 +34,7 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
             })?,
         )?;
     }
-    let variadic: [(&'static str, fn(i32, i32) -> i32); 3] = [
+    let variadic: [(&'static str, Binary); 3] = [
         ("band", |a, b| a & b),
         ("bor", |a, b| a | b),
         ("bxor", |a, b| a ^ b),
@@ -47,7 +51,7 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
             })?,
         )?;
     }
-    let shifts: [(&'static str, fn(i32, u32) -> i32); 5] = [
+    let shifts: [(&'static str, Shift); 5] = [
         ("lshift", |x, n| ((x as u32) << n) as i32),
         ("rshift", |x, n| ((x as u32) >> n) as i32),
         ("arshift", |x, n| x >> n),

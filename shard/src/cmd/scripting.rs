@@ -239,14 +239,17 @@ pub fn needs_all_shards(reply: &Reply) -> bool {
     matches!(reply, Reply::Error(e) if e == NEEDS_ALL_SHARDS)
 }
 
+/// Whether a transaction holds a key on this executor's shard.
+pub type ClaimCheck = Box<dyn Fn(&[u8]) -> bool>;
+
 thread_local! {
-    /// Whether a transaction holds a key on this executor's shard (the server installs it).
-    static CLAIMED: std::cell::RefCell<Option<Box<dyn Fn(&[u8]) -> bool>>> =
+    /// The server installs it per executor.
+    static CLAIMED: std::cell::RefCell<Option<ClaimCheck>> =
         const { std::cell::RefCell::new(None) };
 }
 
 /// Installs this thread's check for keys held by transactions (see [`NEEDS_ALL_SHARDS`]).
-pub fn set_claim_check(check: Box<dyn Fn(&[u8]) -> bool>) {
+pub fn set_claim_check(check: ClaimCheck) {
     CLAIMED.with(|c| *c.borrow_mut() = Some(check));
 }
 
@@ -585,7 +588,7 @@ pub fn check_script_command(
         return Err(Reply::error("ERR Unknown Redis command called from script"));
     };
     let step = spec.keys.step.max(1) as usize;
-    if !spec.arity_ok(args.len()) || (step > 1 && (args.len() - 1) % step != 0) {
+    if !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step)) {
         return Err(Reply::error(
             "ERR Wrong number of args calling Redis command from script",
         ));
