@@ -17,11 +17,13 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_script::Host;
 use corekv_shard::cmd::scripting::{self, needs_all_shards};
-use corekv_shard::command::{CommandSpec, Merge, Route};
-use corekv_shard::{lookup_id, slot};
+use corekv_shard::command::{self, CommandSpec, Merge, Route};
+use corekv_shard::db::Entry;
+use corekv_shard::{lookup_id, now_ms, slot};
 
 use crate::config::Config;
 use crate::executor::Local;
+use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::session::Session;
 use crate::txn;
 
@@ -91,6 +93,7 @@ pub async fn run_held(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
     let me = s.local.mesh.me();
     let mut host = HeldHost {
         hold: &hold,
+        local: &s.local,
         db: s.db,
         shards: s.shards(),
         me,
@@ -103,6 +106,7 @@ pub async fn run_held(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
 /// Runs a script's calls on held shards, each on its keys' shard.
 struct HeldHost<'a> {
     hold: &'a txn::Hold,
+    local: &'a Local,
     db: usize,
     shards: usize,
     me: usize,
@@ -125,10 +129,65 @@ impl HeldHost<'_> {
         }
         match spec.route {
             Route::Split(_, merge) => self.split(id, spec, args, merge),
-            _ => Reply::error(
-                "ERR corekv runs this command inside a script only with its keys on one shard",
-            ),
+            _ => self.spanning(spec, args),
         }
+    }
+
+    /// A command whose keys span shards (RPOPLPUSH, SMOVE, RENAME, *STORE...): like the
+    /// server's spanning path (`handlers::spanning`), synchronously on the held shards: copy
+    /// the keys' entries, run the command on a scratch shard, store what changed.
+    fn spanning(&self, spec: &CommandSpec, args: &[Bytes]) -> Reply {
+        let mut by_shard: Vec<Vec<Bytes>> = vec![Vec::new(); self.shards];
+        for pos in spec.key_positions(args) {
+            let group = &mut by_shard[slot::key_shard(&args[pos], self.shards)];
+            if !group.contains(&args[pos]) {
+                group.push(args[pos].clone());
+            }
+        }
+        let mut before: Vec<(Bytes, Option<Entry>)> = Vec::new();
+        for (shard, keys) in by_shard.into_iter().enumerate() {
+            if keys.is_empty() {
+                continue;
+            }
+            let op = ShardOp::Snapshot { db: self.db, keys };
+            match self.hold.execute_op(shard, op) {
+                Some(OpResult::Entries(entries)) => before.extend(entries),
+                _ => return shard_unavailable(),
+            }
+        }
+        let mut scratch = self.local.shard.borrow_mut().scratch();
+        let now = now_ms();
+        for (key, entry) in &before {
+            if let Some(e) = entry {
+                scratch.dbs[self.db].set(key, e.value.clone(), Some(e.expire_at), now);
+            }
+        }
+        let reply = command::execute(&mut scratch.ctx_at(self.db, now), spec, args);
+        if !spec.is_write() || reply.is_error() {
+            return reply;
+        }
+        let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
+        for (key, old) in before {
+            let new = scratch.dbs[self.db].peek(&key, now).cloned();
+            let same = match (&old, &new) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.value == b.value && a.expire_at == b.expire_at,
+                _ => false,
+            };
+            if !same {
+                changes[slot::key_shard(&key, self.shards)].push((key, new));
+            }
+        }
+        for (shard, entries) in changes.into_iter().enumerate() {
+            if entries.is_empty() {
+                continue;
+            }
+            let op = ShardOp::Store { db: self.db, entries };
+            if !matches!(self.hold.execute_op(shard, op), Some(OpResult::Done)) {
+                return shard_unavailable();
+            }
+        }
+        reply
     }
 
     /// A multi-key command (MGET, MSET, DEL...) split by shard, as the router splits it.
