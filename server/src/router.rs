@@ -22,6 +22,7 @@ use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
 use crate::ops::shard_unavailable;
+use crate::pubsub;
 use crate::session::{ReplyMode, Session};
 use crate::txn;
 
@@ -99,6 +100,9 @@ impl Router {
         let rest: Vec<Vec<Bytes>> = commands.collect();
         batch.extend(rest);
         flush(s, out).await;
+        if s.local.tracking.has_unsettled() {
+            crate::tracking::settle(&s.local).await;
+        }
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
         s.router.blocked.take()
@@ -164,6 +168,24 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             return ready(s, silent, busy, out);
         }
     }
+    if s.subscriptions.is_some()
+        && pubsub::client::in_subscribed_mode(s)
+        && !pubsub::client::allowed_when_subscribed(spec.name)
+    {
+        let silent = take_silence(s);
+        return ready(
+            s,
+            silent,
+            pubsub::client::refused_when_subscribed(spec, &args),
+            out,
+        );
+    }
+    if s.local.pubsub.monitoring.get() {
+        pubsub::monitor::feed(s, spec, &args);
+    }
+    if s.tracking.is_some() {
+        crate::tracking::before_command(s, spec, &args).await;
+    }
     s.info.borrow_mut().last_command = spec.name;
     if spec.blocking {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
@@ -182,6 +204,12 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
+            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
+                // Pushes this command queued (subscribe confirmations, a message published
+                // to itself) go before its reply, as in Redis.
+                queue.set_proto(s.proto);
+                queue.take_into(out);
+            }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
             }
@@ -310,6 +338,7 @@ fn run_on(
     out: &mut Vec<u8>,
 ) {
     if shard == s.local.mesh.me() {
+        s.local.tracking.writer.set(s.id);
         let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
         return ready(s, silent, reply, out);
     }
@@ -320,6 +349,7 @@ fn run_on(
         id: id as u16,
         db: s.db as u16,
         args,
+        client: s.id,
     });
     outbox.targets.push(Target {
         slot,
@@ -378,6 +408,7 @@ fn split(
             continue;
         }
         if shard == me {
+            s.local.tracking.writer.set(s.id);
             let reply = execute_local(&s.local, s.db, id, &part_args, s.now_ms);
             merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
         } else {
@@ -386,6 +417,7 @@ fn split(
                 id: id as u16,
                 db: s.db as u16,
                 args: part_args,
+                client: s.id,
             });
             outbox.targets.push(Target {
                 slot,
@@ -422,6 +454,7 @@ async fn split_atomic(
             id: id as u16,
             db: s.db as u16,
             args: part_args,
+            client: s.id,
         };
         plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
         positions.push(ordinals);
@@ -495,6 +528,8 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .borrow_mut()
         .count(command::stat_slot(id, args), reply.is_error());
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     reply
 }
 
@@ -508,7 +543,10 @@ pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     let now_ms = corekv_shard::now_ms();
     let replies = commands
         .iter()
-        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms))
+        .map(|c| {
+            local.tracking.writer.set(c.client);
+            execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms)
+        })
         .collect();
     local
         .command_stats
@@ -587,12 +625,14 @@ pub async fn run_on_shard(
     args: Vec<Bytes>,
 ) -> Reply {
     if shard == local.mesh.me() {
+        local.tracking.writer.set(0);
         return execute_local(local, db, id, &args, corekv_shard::now_ms());
     }
     let command = RemoteCommand {
         id: id as u16,
         db: db as u16,
         args,
+        client: 0,
     };
     match local.mesh.send_commands(shard, vec![command], false).await {
         Ok(rx) => rx

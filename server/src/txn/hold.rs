@@ -220,6 +220,7 @@ impl Hold {
             id: id as u16,
             db: db as u16,
             args: args.to_vec(),
+            client: 0,
         };
         if parked.requests.send(ParkRequest::Run(command)).is_err() {
             return shard_unavailable();

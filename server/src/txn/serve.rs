@@ -143,7 +143,7 @@ pub fn serve_commands(
         !locks.is_idle() && commands.iter().any(|c| blocks(&locks, c))
     };
     if !blocked {
-        let _ = reply.send(run_commands(local, commands));
+        crate::executor::reply_settled(local, reply, run_commands(local, commands));
         return;
     }
     let local = local.clone();
@@ -158,7 +158,7 @@ pub fn serve_commands(
             };
             let _ = released.await;
         }
-        let _ = reply.send(run_commands(&local, commands));
+        crate::executor::reply_settled(&local, reply, run_commands(&local, commands));
     })
     .detach();
 }

@@ -546,7 +546,9 @@ impl ShardHost<'_, '_> {
         for (key, before) in self.undo.drain(..).rev() {
             let db = &mut self.ctx.shard.dbs[self.ctx.db];
             match before {
-                Some(entry) => db.set(&key, entry.value, Some(entry.expire_at), now),
+                Some(entry) => {
+                    db.set(&key, entry.value, Some(entry.expire_at), now);
+                }
                 None => {
                     db.remove(&key, now);
                 }
