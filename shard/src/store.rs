@@ -24,6 +24,8 @@ pub struct ShardStats {
 
 pub struct Shard {
     pub id: usize,
+    /// How many shards the server has (scripts check which shard owns a key they call).
+    pub shard_count: usize,
     pub dbs: Vec<Db>,
     pub stats: ShardStats,
     pub rng: SmallRng,
@@ -46,6 +48,7 @@ impl Shard {
     pub fn new(id: usize, databases: usize) -> Shard {
         Shard {
             id,
+            shard_count: 1,
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_entropy(),
@@ -62,6 +65,7 @@ impl Shard {
     pub fn scratch(&mut self) -> Shard {
         Shard {
             id: self.id,
+            shard_count: self.shard_count,
             dbs: (0..self.dbs.len()).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_rng(&mut self.rng).unwrap_or_else(|_| SmallRng::seed_from_u64(0)),
