@@ -18,25 +18,7 @@ use support::Server;
 const RING: usize = 64 * 1024;
 
 fn start(cores: usize) -> (Server, PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "corekv-shm-test-{}-{}",
-        std::process::id(),
-        support::free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("shm.sock");
-    let server = Server::corekv(
-        cores,
-        &[
-            "--shm-path",
-            path.to_str().unwrap(),
-            "--shm-perm",
-            "700",
-            "--shm-ring-size",
-            "64kb",
-        ],
-    );
-    (server, path)
+    Server::corekv_with_shm(cores, "64kb", &[])
 }
 
 fn bulk(v: &[u8]) -> Value {

@@ -1,13 +1,10 @@
 //! A blocking client: connect to the server's shm socket, send commands, read replies.
 
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::handshake::{self, ClientEnds};
-use crate::reply::{self, Value};
+use crate::reply::Value;
+use crate::stream::{ClientStream, Want};
 use crate::ShmError;
 
 /// Connection settings.
@@ -26,26 +23,11 @@ impl Default for ShmOptions {
     }
 }
 
-/// What a wait is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    /// Reply bytes.
-    Replies,
-    /// Room in the request ring (or replies to drain, so the server can go on).
-    Room,
-}
-
 /// One connection over shared memory. Replies arrive in the order commands were sent.
 #[derive(Debug)]
 pub struct ShmConnection {
-    ends: ClientEnds,
-    /// Kept open for the connection's life: its end-of-file tells each side the other is gone.
-    socket: UnixStream,
+    stream: ClientStream,
     options: ShmOptions,
-    /// Reply bytes taken from the ring and not yet parsed, from `parsed` on.
-    inbuf: Vec<u8>,
-    parsed: usize,
-    outbuf: Vec<u8>,
 }
 
 impl ShmConnection {
@@ -58,48 +40,28 @@ impl ShmConnection {
         path: impl AsRef<Path>,
         options: ShmOptions,
     ) -> Result<ShmConnection, ShmError> {
-        let path = path.as_ref();
-        let socket = UnixStream::connect(path).map_err(|source| ShmError::Connect {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let ends = handshake::take(socket.as_fd())?;
         Ok(ShmConnection {
-            ends,
-            socket,
+            stream: ClientStream::connect(path.as_ref())?,
             options,
-            inbuf: Vec::new(),
-            parsed: 0,
-            outbuf: Vec::new(),
         })
     }
 
     /// Sends one command without waiting for its reply (pipelining); read replies with
     /// [`ShmConnection::recv`].
     pub fn send(&mut self, args: &[&[u8]]) -> Result<(), ShmError> {
-        let mut out = std::mem::take(&mut self.outbuf);
-        out.clear();
-        reply::encode_command(args, &mut out);
-        let res = self.send_raw(&out);
-        self.outbuf = out;
-        res
+        self.stream.queue_command(args);
+        self.flush()
     }
 
     /// Sends raw RESP bytes (one or more whole commands).
-    pub fn send_raw(&mut self, mut bytes: &[u8]) -> Result<(), ShmError> {
-        while !bytes.is_empty() {
-            let n = self.ends.requests.write(bytes)?;
-            if n > 0 {
-                bytes = &bytes[n..];
-                if self.ends.requests.consumer_needs_wake() {
-                    self.ring_server()?;
-                }
-                continue;
-            }
-            // The ring is full. The server may itself wait for room for replies: take them.
-            if self.pull_replies()? == 0 {
-                self.wait(Want::Room)?;
-            }
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ShmError> {
+        self.stream.queue_raw(bytes);
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), ShmError> {
+        while !self.stream.step_send()? {
+            self.wait(Want::Room)?;
         }
         Ok(())
     }
@@ -107,17 +69,10 @@ impl ShmConnection {
     /// Reads the next reply.
     pub fn recv(&mut self) -> Result<Value, ShmError> {
         loop {
-            if let Some((value, n)) = reply::parse(&self.inbuf[self.parsed..])? {
-                self.parsed += n;
-                if self.parsed == self.inbuf.len() {
-                    self.inbuf.clear();
-                    self.parsed = 0;
-                }
-                return Ok(value);
+            if let Some(v) = self.stream.step_recv()? {
+                return Ok(v);
             }
-            if self.pull_replies()? == 0 {
-                self.wait(Want::Replies)?;
-            }
+            self.wait(self.stream.recv_want())?;
         }
     }
 
@@ -127,50 +82,20 @@ impl ShmConnection {
         self.recv()
     }
 
-    /// Moves every reply byte now in the ring into `inbuf`; returns how many.
-    fn pull_replies(&mut self) -> Result<usize, ShmError> {
-        let avail = self.ends.replies.available()?;
-        if avail == 0 {
-            return Ok(0);
-        }
-        if self.parsed > 0 {
-            self.inbuf.drain(..self.parsed);
-            self.parsed = 0;
-        }
-        let start = self.inbuf.len();
-        self.inbuf.resize(start + avail, 0);
-        let n = self.ends.replies.read(&mut self.inbuf[start..])?;
-        self.inbuf.truncate(start + n);
-        if self.ends.replies.producer_needs_wake() {
-            self.ring_server()?;
-        }
-        Ok(n)
-    }
-
-    fn ring_server(&self) -> Result<(), ShmError> {
-        self.ends
-            .to_server
-            .ring()
-            .map_err(|e| ShmError::Os("eventfd write", e))
-    }
-
-    fn ready(&self, want: Want) -> Result<bool, ShmError> {
-        Ok(self.ends.replies.available()? > 0
-            || (want == Want::Room && self.ends.requests.free()? > 0))
-    }
-
     /// Spins for the configured time, then sleeps until the server rings or goes away.
     fn wait(&mut self, want: Want) -> Result<(), ShmError> {
         let deadline = Instant::now() + self.options.spin;
-        while Instant::now() < deadline {
-            if self.ready(want)? {
+        loop {
+            if self.stream.ready(want)? {
                 return Ok(());
             }
             std::hint::spin_loop();
+            if Instant::now() >= deadline {
+                break;
+            }
         }
         let result = self.sleep(want);
-        self.ends.replies.end_sleep();
-        self.ends.requests.end_sleep();
+        self.stream.end_sleep();
         result
     }
 
@@ -178,21 +103,18 @@ impl ShmConnection {
         loop {
             // Armed again after every wake-up: a late waker of an earlier round may have
             // consumed the flag (see `ring`).
-            self.ends.replies.announce_sleep();
-            if want == Want::Room {
-                self.ends.requests.announce_sleep();
-            }
-            if self.ready(want)? {
+            self.stream.announce_sleep(want);
+            if self.stream.ready(want)? {
                 return Ok(());
             }
             let mut fds = [
                 libc::pollfd {
-                    fd: self.ends.to_client.as_fd().as_raw_fd(),
+                    fd: self.stream.doorbell_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: self.socket.as_raw_fd(),
+                    fd: self.stream.socket_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -206,16 +128,11 @@ impl ShmConnection {
                 }
                 return Err(ShmError::Os("poll", e));
             }
-            if fds[1].revents != 0 {
-                // The server never writes to the socket after its offer: this is its end.
-                let mut byte = [0u8; 1];
-                if matches!((&self.socket).read(&mut byte), Ok(0) | Err(_)) {
-                    return Err(ShmError::Closed);
-                }
+            if fds[1].revents != 0 && self.stream.server_gone() {
+                return Err(ShmError::Closed);
             }
             if fds[0].revents != 0 {
-                // A nonblocking read; an empty counter (spurious wake) is fine.
-                let _ = self.ends.to_client.drain();
+                self.stream.drain_doorbell();
             }
         }
     }
