@@ -49,6 +49,9 @@ pub struct ShmSettings {
     pub ring_size: usize,
     /// How long to poll an empty (or full) ring before sleeping.
     pub spin: Duration,
+    /// Unread reply bytes (a full ring plus what waits to enter it) past which the client is
+    /// disconnected; 0: no limit.
+    pub output_limit: usize,
 }
 
 /// One shared-memory client connection, owned by one executor.
@@ -66,6 +69,7 @@ pub struct ShmStream {
     /// The client's socket: silent after the offer, its end means the client died.
     socket: UnixStream,
     spin: Duration,
+    output_limit: usize,
     /// When the current spin ends; `None` while the connection makes progress.
     spin_until: Option<Instant>,
     path: String,
@@ -99,6 +103,7 @@ impl ShmStream {
             ring_read: None,
             socket,
             spin: settings.spin,
+            output_limit: settings.output_limit,
             spin_until: None,
             path,
             _segment: segment,
@@ -213,6 +218,14 @@ impl AsyncWrite for ShmStream {
                     this.ring_client();
                 }
                 return Poll::Ready(Ok(n));
+            }
+            // The ring is full: the client has not read `capacity` bytes, and `buf` waits.
+            let pending = this.replies.capacity().saturating_add(buf.len());
+            if this.output_limit != 0 && pending > this.output_limit {
+                return Poll::Ready(Err(violation(format_args!(
+                    "{pending} unread reply bytes exceed shm-output-limit {}",
+                    this.output_limit
+                ))));
             }
             if this.spinning(cx) {
                 return Poll::Pending;
