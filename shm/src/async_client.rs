@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::client::ShmOptions;
 use crate::reactor::Registration;
 use crate::reply::Value;
+use crate::spin::SpinPolicy;
 use crate::stream::{ClientStream, Want};
 use crate::ShmError;
 
@@ -25,7 +26,7 @@ pub struct AsyncShmConnection {
     /// Declared first: deregisters before the stream closes its descriptors.
     registration: Registration,
     stream: ClientStream,
-    options: ShmOptions,
+    spin: SpinPolicy,
     /// When the current spin ends; `None` while not waiting.
     spin_until: Option<Instant>,
     /// Whether the wake-up flags are armed.
@@ -49,7 +50,7 @@ impl AsyncShmConnection {
         Ok(AsyncShmConnection {
             registration,
             stream,
-            options,
+            spin: SpinPolicy::new(options.spin),
             spin_until: None,
             armed: false,
         })
@@ -106,7 +107,9 @@ impl AsyncShmConnection {
     }
 
     fn done_waiting(&mut self) {
-        self.spin_until = None;
+        if self.spin_until.take().is_some() {
+            self.spin.record(!self.armed);
+        }
         if self.armed {
             self.stream.end_sleep();
             self.armed = false;
@@ -115,12 +118,14 @@ impl AsyncShmConnection {
 
     /// Ready when `want` may have arrived; spins (yielding) first, then parks the task.
     fn poll_wait(&mut self, cx: &mut Context<'_>, want: Want) -> Poll<Result<(), ShmError>> {
+        let now = Instant::now();
+        let until = *self
+            .spin_until
+            .get_or_insert_with(|| now + self.spin.next_spin());
         if self.stream.ready(want)? {
             return Poll::Ready(Ok(()));
         }
-        let now = Instant::now();
-        let until = *self.spin_until.get_or_insert(now + self.options.spin);
-        if now < until {
+        if now < until && !self.armed {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }

@@ -4,14 +4,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::reply::Value;
+use crate::spin::SpinPolicy;
 use crate::stream::{ClientStream, Want};
 use crate::ShmError;
 
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ShmOptions {
-    /// How long to spin on the rings before sleeping on the doorbell. Longer spins cut the
-    /// latency of quick replies at the cost of client CPU.
+    /// Longest spin on the rings before sleeping on the doorbell. Spins cut the latency of
+    /// quick replies; the client stops spinning while they do not pay (see
+    /// [`crate::spin::SpinPolicy`]).
     pub spin: Duration,
 }
 
@@ -27,7 +29,7 @@ impl Default for ShmOptions {
 #[derive(Debug)]
 pub struct ShmConnection {
     stream: ClientStream,
-    options: ShmOptions,
+    spin: SpinPolicy,
 }
 
 impl ShmConnection {
@@ -42,7 +44,7 @@ impl ShmConnection {
     ) -> Result<ShmConnection, ShmError> {
         Ok(ShmConnection {
             stream: ClientStream::connect(path.as_ref())?,
-            options,
+            spin: SpinPolicy::new(options.spin),
         })
     }
 
@@ -82,11 +84,52 @@ impl ShmConnection {
         self.recv()
     }
 
-    /// Spins for the configured time, then sleeps until the server rings or goes away.
+    /// Raw, non-blocking access for clients that run their own event loop and RESP parser
+    /// (e.g. a load generator): writes what fits of `bytes` in the request ring now.
+    pub fn write_some(&mut self, bytes: &[u8]) -> Result<usize, ShmError> {
+        self.stream.write_now(bytes)
+    }
+
+    /// Raw, non-blocking: reads the reply bytes there now (0 if none).
+    pub fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        self.stream.read_now(buf)
+    }
+
+    /// Raw, blocking: reads at least one reply byte (waiting like [`ShmConnection::recv`]).
+    pub fn read_raw(&mut self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        loop {
+            let n = self.stream.read_now(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.wait(self.stream.recv_want())?;
+        }
+    }
+
+    /// For an external event loop: arms the "wake me" flag, after which the server rings
+    /// [`ShmConnection::doorbell_fd`] (it becomes readable) when replies arrive. True when
+    /// replies are already there (do not sleep). Call [`ShmConnection::end_sleep`] on waking.
+    pub fn prepare_sleep(&mut self) -> Result<bool, ShmError> {
+        self.stream.announce_sleep(Want::Replies);
+        self.stream.ready(Want::Replies)
+    }
+
+    pub fn end_sleep(&mut self) {
+        self.stream.end_sleep();
+    }
+
+    /// The eventfd the server rings after [`ShmConnection::prepare_sleep`] (never read it:
+    /// use edge-triggered readiness).
+    pub fn doorbell_fd(&self) -> std::os::fd::RawFd {
+        self.stream.doorbell_fd()
+    }
+
+    /// Spins (see [`SpinPolicy`]), then sleeps until the server rings or goes away.
     fn wait(&mut self, want: Want) -> Result<(), ShmError> {
-        let deadline = Instant::now() + self.options.spin;
+        let deadline = Instant::now() + self.spin.next_spin();
         loop {
             if self.stream.ready(want)? {
+                self.spin.record(true);
                 return Ok(());
             }
             std::hint::spin_loop();
@@ -94,6 +137,7 @@ impl ShmConnection {
                 break;
             }
         }
+        self.spin.record(false);
         let result = self.sleep(want);
         self.stream.end_sleep();
         result

@@ -45,6 +45,7 @@ mod reactor;
 pub mod reply;
 pub mod ring;
 pub mod segment;
+pub mod spin;
 mod stream;
 
 pub use async_client::AsyncShmConnection;

@@ -157,6 +157,38 @@ impl ClientStream {
         }
     }
 
+    /// Writes what fits of `bytes` now (after anything queued); never waits.
+    pub(crate) fn write_now(&mut self, bytes: &[u8]) -> Result<usize, ShmError> {
+        if !self.push()? {
+            return Ok(0);
+        }
+        let n = self.ends.requests.write(bytes)?;
+        if n > 0 && self.ends.requests.consumer_needs_wake() {
+            self.ring_server()?;
+        }
+        Ok(n)
+    }
+
+    /// Reads reply bytes available now (unparsed ones first); never waits.
+    pub(crate) fn read_now(&mut self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        let held = &self.inbuf[self.parsed..];
+        if !held.is_empty() {
+            let n = held.len().min(buf.len());
+            buf[..n].copy_from_slice(&held[..n]);
+            self.parsed += n;
+            if self.parsed == self.inbuf.len() {
+                self.inbuf.clear();
+                self.parsed = 0;
+            }
+            return Ok(n);
+        }
+        let n = self.ends.replies.read(buf)?;
+        if n > 0 && self.ends.replies.producer_needs_wake() {
+            self.ring_server()?;
+        }
+        Ok(n)
+    }
+
     fn ring_server(&self) -> Result<(), ShmError> {
         self.ends
             .to_server
