@@ -3,8 +3,8 @@
 //! unchanged.
 //!
 //! Waiting: with nothing to read (or no room to write) the task first yields for the bounded
-//! spin time (while spins pay, see `corekv_shm::spin`), re-checking the ring each time the executor polls it (other connections of the
-//! executor keep running), then announces it sleeps, re-checks, and waits for the client's
+//! spin time (while spins pay, see `corekv_shm::spin`), re-checking the ring each time the
+//! executor polls it (other connections of the executor keep running), then announces it sleeps, re-checks, and waits for the client's
 //! doorbell through the executor's io_uring (an 8-byte read of the eventfd), or for the end of
 //! the client's Unix socket, which means the client is gone. An idle connection therefore costs
 //! nothing after its spin. See `corekv_shm::ring` for why no wake-up is lost.
