@@ -12,12 +12,12 @@ use support::Server;
 /// The directory cargo put `libcorekv_shm.so` in (built as this test's dev-dependency).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
+    let deps = exe.parent().unwrap().to_path_buf();
+    let profile = deps.parent().unwrap().to_path_buf();
+    [deps, profile]
         .into_iter()
         .find(|d| d.join("libcorekv_shm.so").exists())
-        .unwrap_or_else(|| panic!("libcorekv_shm.so not found near {}", deps.display()))
-        .to_path_buf()
+        .expect("libcorekv_shm.so is built next to the test (dev-dependency corekv-shm-capi)")
 }
 
 fn capi_dir() -> PathBuf {

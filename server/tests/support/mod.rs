@@ -101,7 +101,18 @@ impl Server {
             ring,
         ];
         args.extend_from_slice(extra);
-        (Server::corekv(cores, &args), path)
+        let server = Server::corekv(cores, &args);
+        // TCP answering does not mean executor 0 has bound the shm socket yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (server, path)
     }
 
     /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.

@@ -30,7 +30,7 @@ extern "C" {
 typedef struct CorekvShm corekv_shm;
 typedef struct CorekvShmReply corekv_shm_reply;
 
-typedef enum corekv_shm_reply_type {
+typedef enum corekv_shm_type {
     COREKV_SHM_REPLY_NIL = 0,
     COREKV_SHM_REPLY_INTEGER = 1,
     COREKV_SHM_REPLY_STATUS = 2,
@@ -44,7 +44,7 @@ typedef enum corekv_shm_reply_type {
     COREKV_SHM_REPLY_MAP = 10,      /* RESP3; elements alternate key, value */
     COREKV_SHM_REPLY_SET = 11,      /* RESP3 */
     COREKV_SHM_REPLY_PUSH = 12      /* RESP3 out-of-band message (pub/sub) */
-} corekv_shm_reply_type;
+} corekv_shm_type;
 
 /* Message of the last failed call on this thread ("" if none). */
 const char *corekv_shm_errstr(void);
@@ -66,7 +66,7 @@ corekv_shm_reply *corekv_shm_get_reply(corekv_shm *c);
 void corekv_shm_reply_free(corekv_shm_reply *r);
 
 /* Accessors; they accept NULL (NIL, 0, "", no elements). */
-corekv_shm_reply_type corekv_shm_reply_type(const corekv_shm_reply *r);
+corekv_shm_type corekv_shm_reply_type(const corekv_shm_reply *r);
 long long corekv_shm_reply_integer(const corekv_shm_reply *r);
 double corekv_shm_reply_double(const corekv_shm_reply *r);
 /* NUL-terminated bytes; *len (if len is not NULL) gets the length without the NUL. */

@@ -52,7 +52,8 @@ impl ServerSpec {
     /// corekv as [`ServerSpec::corekv`], driven over its shared-memory transport.
     pub fn corekv_shm(program: &Path, cpus: &[usize], extra: &[String]) -> ServerSpec {
         let mut spec = Self::corekv(program, cpus, extra);
-        let path = std::env::temp_dir().join(format!("corekv-bench-{}.shm.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("corekv-bench-{}.shm.sock", std::process::id()));
         spec.args
             .extend(["--shm-path".to_string(), path.display().to_string()]);
         spec.name = "corekv-shm".into();
