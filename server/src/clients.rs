@@ -33,6 +33,19 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// Marks the client killed and wakes its session so it closes at once; false if it
+    /// already was.
+    pub fn kill(&mut self) -> bool {
+        if self.killed {
+            return false;
+        }
+        self.killed = true;
+        if let Some(switch) = self.kill_switch.take() {
+            let _ = switch.send(());
+        }
+        true
+    }
+
     /// One line of CLIENT LIST, in Redis 7.0's field order.
     pub fn line(&self) -> String {
         let now = Instant::now();
@@ -95,6 +108,10 @@ impl ClientRegistry {
         self.clients.insert(id, info);
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.clients.contains_key(&id)
+    }
+
     pub fn remove(&mut self, id: u64) {
         self.clients.remove(&id);
     }
@@ -113,11 +130,7 @@ impl ClientRegistry {
         let mut n = 0;
         for c in self.clients.values() {
             let mut c = c.borrow_mut();
-            if filter.matches(&c) && !c.killed {
-                c.killed = true;
-                if let Some(switch) = c.kill_switch.take() {
-                    let _ = switch.send(());
-                }
+            if filter.matches(&c) && c.kill() {
                 n += 1;
             }
         }

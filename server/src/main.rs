@@ -8,9 +8,13 @@ mod executor;
 mod handlers;
 mod mesh;
 mod ops;
+mod pubsub;
+mod push;
 mod router;
 mod session;
 mod stats;
+mod tracking;
+mod txn;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

@@ -72,6 +72,12 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
+    ReloadPubSub,
+    /// Client-side caching's table changes and lookups.
+    Tracking(crate::tracking::TrackingOp),
+    /// Subscription counts changed on one executor (every executor keeps them all).
+    Interest(Vec<crate::pubsub::InterestChange>),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -110,6 +116,8 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     result
 }
 
@@ -161,6 +169,8 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     d.clear();
                 }),
             }
+            drop(shard);
+            crate::tracking::flushed(local);
             OpResult::Done
         }
         ShardOp::RandomKey { db } => {
@@ -216,7 +226,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let db = &mut shard.dbs[db];
             for (key, entry) in entries {
                 match entry {
-                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    Some(e) => {
+                        db.set(&key, e.value, Some(e.expire_at), now);
+                    }
                     None => {
                         db.remove(&key, now);
                     }
@@ -234,6 +246,19 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         }
         ShardOp::SetLimits(limits) => {
             local.shard.borrow_mut().limits = limits;
+            OpResult::Done
+        }
+        ShardOp::ReloadPubSub => {
+            let (notify, limit) = local
+                .shared
+                .with_config(|c| (c.notify_keyspace_events.0, c.pubsub_limit()));
+            local.shard.borrow_mut().notify = notify;
+            local.pubsub.limit.set(limit);
+            OpResult::Done
+        }
+        ShardOp::Tracking(op) => crate::tracking::execute(local, op),
+        ShardOp::Interest(changes) => {
+            local.pubsub.apply(&changes);
             OpResult::Done
         }
         ShardOp::Report => {

@@ -7,7 +7,7 @@ use std::sync::{LazyLock, OnceLock};
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, geo, hash, hll, keys, list, set, sort, stream, strings, zset};
+use crate::cmd::{bitmap, geo, hash, hll, keys, list, pubsub, set, sort, stream, strings, zset};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -296,6 +296,7 @@ pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
         geo::COMMANDS,
         stream::COMMANDS,
         sort::COMMANDS,
+        pubsub::COMMANDS,
     ]
     .concat()
 });
@@ -312,7 +313,8 @@ static CORE: &[CommandSpec] = &[
     spec("reset", 1, CONN, NO_KEYS, "connection", "Resets the connection.", Server),
     spec("client", -2, CONN_AUTH, NO_KEYS, "connection", "A container for client connection commands.", Server).with_subcommands(&[
         ("id", 2), ("getname", 2), ("setname", 3), ("list", -2), ("info", 2), ("kill", -3),
-        ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2),
+        ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2), ("tracking", -3),
+        ("caching", 3), ("getredir", 2), ("trackinginfo", 2),
     ]),
     // server
     spec("info", -1, &["loading", "stale"], NO_KEYS, "server", "Returns information and statistics about the server.", Server),
@@ -470,7 +472,12 @@ pub fn display_name(name: &[u8]) -> String {
 /// Runs a shard command directly (no routing); used by shards for local and remote work.
 pub fn execute(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     match spec.route {
-        Route::Shard(h) | Route::Split(h, _) => h(ctx, args),
+        Route::Shard(h) | Route::Split(h, _) => {
+            let reply = h(ctx, args);
+            // Keys it found expired after its last event are raised now (one branch if off).
+            ctx.shard.collect_expired();
+            reply
+        }
         Route::Server => Reply::error("ERR command cannot run on a shard"),
     }
 }

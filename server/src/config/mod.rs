@@ -1,6 +1,7 @@
 //! Server configuration: one table of settings, each readable from the JSON file, from a
 //! command-line flag (which wins), and through CONFIG GET / CONFIG SET.
 
+mod pubsub;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use clap::Parser;
 use corekv_shard::types::EncodingLimits;
 use serde::Deserialize;
 
+pub use pubsub::{KeyspaceEvents, OutputBufferLimits};
 pub use values::{Flag, MemSize, Octal, SettingValue};
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +169,11 @@ settings! {
     stream_node_max_entries: "stream-node-max-entries", usize = 100, true;
     /// Most bytes in one stream node.
     stream_node_max_bytes: "stream-node-max-bytes", usize = 4096, true;
+    /// Keyspace notification classes (Redis's letters: K E g $ l s h z x e t m d n A).
+    notify_keyspace_events: "notify-keyspace-events", KeyspaceEvents = KeyspaceEvents::default(), true;
+    /// Output limits per client class: `<class> <hard> <soft> <soft-seconds>`...; the pubsub
+    /// class bounds what a subscriber may have queued.
+    client_output_buffer_limit: "client-output-buffer-limit", OutputBufferLimits = OutputBufferLimits::default(), true;
 }
 
 /// Eviction policies, in the order Redis lists them in its error text.
@@ -208,16 +215,21 @@ pub const FIXED: &[(&str, &str)] = &[
     ("dbfilename", "dump.rdb"),
     ("timeout", "0"),
     ("tcp-keepalive", "300"),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
     ("slowlog-log-slower-than", "10000"),
-    ("notify-keyspace-events", ""),
     ("cluster-enabled", "no"),
 ];
 
 impl Config {
+    /// The pubsub class of `client-output-buffer-limit`, as subscribers' queues apply it.
+    pub fn pubsub_limit(&self) -> crate::push::OutputLimit {
+        let l = self.client_output_buffer_limit.pubsub;
+        crate::push::OutputLimit {
+            hard: l.hard,
+            soft: l.soft,
+            soft_seconds: l.soft_seconds,
+        }
+    }
+
     /// The encoding thresholds every shard applies.
     pub fn encoding_limits(&self) -> EncodingLimits {
         EncodingLimits {

@@ -253,6 +253,7 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         }
         let limits = s.local.shared.with_config(|c| c.encoding_limits());
         on_all_shards(&s.local, || ShardOp::SetLimits(limits)).await;
+        on_all_shards(&s.local, || ShardOp::ReloadPubSub).await;
         return Reply::Ok;
     }
     if is(sub, "resetstat") && args.len() == 2 {

@@ -7,7 +7,12 @@ use corekv_shard::errors;
 
 use crate::session::{ReplyMode, Session};
 
-pub fn ping(_s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn ping(s: &mut Session, args: &[Bytes]) -> Reply {
+    if crate::pubsub::client::in_subscribed_mode(s) && args.len() <= 2 {
+        // Subscribed RESP2 clients get PING's answer in a message's shape.
+        let payload = args.get(1).cloned().unwrap_or_default();
+        return Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(payload)]);
+    }
     match args.len() {
         1 => Reply::status("PONG"),
         2 => Reply::Bulk(args[1].clone()),

@@ -5,7 +5,9 @@ mod admin;
 mod client;
 mod connection;
 mod keyspace;
+mod pubsub;
 mod spanning;
+mod tracking;
 
 use bytes::Bytes;
 use corekv_net::Reply;
@@ -25,7 +27,16 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "hello" => connection::hello(s, &args),
         "auth" => connection::auth(s, &args),
         "select" => connection::select(s, &args),
-        "reset" => connection::reset(s),
+        "reset" => {
+            crate::pubsub::client::forget(s).await;
+            crate::tracking::stop(s).await;
+            connection::reset(s)
+        }
+        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
+        | "sunsubscribe" => return pubsub::subscription(s, &args).await,
+        "publish" | "spublish" => pubsub::publish(s, &args).await,
+        "pubsub" => pubsub::pubsub(s, &args),
+        "monitor" => pubsub::monitor(s).await,
         "client" => return client::client(s, &args).await,
         "info" => admin::info(s, &args).await,
         "config" => admin::config(s, &args).await,

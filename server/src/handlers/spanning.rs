@@ -77,7 +77,14 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         }
     }
     let reply = command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
-    if !spec.is_write() || reply.is_error() {
+    // Its keyspace notifications are raised on this executor's shard once its effects are
+    // stored (a failed write stores nothing, so raises nothing).
+    let events = scratch.take_events();
+    if reply.is_error() {
+        return reply;
+    }
+    if !spec.is_write() {
+        s.local.shard.borrow_mut().append_events(events);
         return reply;
     }
 
@@ -104,5 +111,6 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
+    s.local.shard.borrow_mut().append_events(events);
     reply
 }

@@ -2,6 +2,8 @@
 //! tests) on free loopback ports, and connects real clients to them.
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -139,8 +141,13 @@ impl Server {
 
     /// Starts Debian's redis-server 7 with persistence off, for differential tests.
     pub fn redis() -> Server {
+        Server::redis_with(&[])
+    }
+
+    /// Starts redis-server like [`Server::redis`] with extra flags.
+    pub fn redis_with(extra: &[&str]) -> Server {
         let port = free_port();
-        let args = strings(&[
+        let mut args = strings(&[
             "--port",
             &port.to_string(),
             "--bind",
@@ -150,6 +157,7 @@ impl Server {
             "--appendonly",
             "no",
         ]);
+        args.extend(strings(extra));
         spawn(&redis_server_path(), &args, port, b"PING\r\n", b"+PONG\r\n")
     }
 
