@@ -383,3 +383,63 @@ fn a_killed_client_mid_command_is_cleaned_up() {
         Value::Int(0)
     );
 }
+
+#[test]
+fn pubsub_and_tracking_pushes_arrive_over_shm() {
+    let (server, path) = start(2);
+    let mut tcp = server.client();
+    // RESP2: messages are arrays, pushed while the client waits in recv.
+    let mut sub = ShmConnection::connect(&path).unwrap();
+    assert_eq!(
+        sub.command(&[b"SUBSCRIBE", b"news"]).unwrap(),
+        Value::Array(vec![bulk(b"subscribe"), bulk(b"news"), Value::Int(1)])
+    );
+    let publisher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        for i in 0..3 {
+            let n: i64 = tcp.publish("news", format!("m{i}")).unwrap();
+            assert_eq!(n, 1);
+        }
+    });
+    for i in 0..3 {
+        let msg = format!("m{i}");
+        assert_eq!(
+            sub.recv().unwrap(),
+            Value::Array(vec![bulk(b"message"), bulk(b"news"), bulk(msg.as_bytes())])
+        );
+    }
+    publisher.join().unwrap();
+
+    // RESP3: pub/sub messages and tracking invalidations are push frames, interleaved with
+    // ordinary replies on the same connection.
+    let mut con = ShmConnection::connect(&path).unwrap();
+    assert!(matches!(
+        con.command(&[b"HELLO", b"3"]).unwrap(),
+        Value::Map(_)
+    ));
+    assert_eq!(con.command(&[b"CLIENT", b"TRACKING", b"ON"]).unwrap(), ok());
+    assert_eq!(con.command(&[b"SET", b"cached", b"1"]).unwrap(), ok());
+    assert_eq!(con.command(&[b"GET", b"cached"]).unwrap(), bulk(b"1"));
+    let _: () = server.client().set("cached", "2").unwrap();
+    assert_eq!(
+        con.recv().unwrap(),
+        Value::Push(vec![
+            bulk(b"invalidate"),
+            Value::Array(vec![bulk(b"cached")])
+        ])
+    );
+    assert!(matches!(
+        con.command(&[b"SUBSCRIBE", b"ch"]).unwrap(),
+        Value::Push(_)
+    ));
+    let _: i64 = server.client().publish("ch", "hello").unwrap();
+    assert_eq!(
+        con.recv().unwrap(),
+        Value::Push(vec![bulk(b"message"), bulk(b"ch"), bulk(b"hello")])
+    );
+    // RESP3 subscribers may still run ordinary commands.
+    assert_eq!(
+        con.command(&[b"PING"]).unwrap(),
+        Value::Status("PONG".into())
+    );
+}
