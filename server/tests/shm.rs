@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use corekv_shm::layout::{Layout, TAIL_OFFSET};
+use corekv_shm::layout::{Layout, HEAD_OFFSET, TAIL_OFFSET};
 use corekv_shm::mapping::Mapping;
 use corekv_shm::{AsyncShmConnection, ShmConnection, Value};
 use redis::Commands;
@@ -178,29 +178,35 @@ fn a_client_dying_mid_command_is_cleaned_up() {
 fn a_hostile_client_is_disconnected_and_others_keep_working() {
     let (server, path) = start(1);
     let mut good = ShmConnection::connect(&path).unwrap();
-    let socket = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    let ends = corekv_shm::handshake::take(socket.as_fd()).unwrap();
     let layout = Layout::new(RING).unwrap();
-    let raw = Mapping::from_fd(ends.segment.file().as_fd(), layout.total).unwrap();
-    wait_for("two shm clients", || shm_clients(&server) == 2);
-    // SAFETY (test): the request ring's tail lies inside the mapping, 8-byte aligned.
-    let tail = unsafe {
-        &*raw
-            .as_ptr()
-            .add(layout.requests + TAIL_OFFSET)
-            .cast::<AtomicU64>()
-    };
-    tail.store(u64::MAX - 12345, Ordering::Release);
-    ends.to_server.ring().unwrap();
-    // The server closes the connection: the socket reaches its end.
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    assert_eq!(std::io::Read::read(&mut &socket, &mut byte).unwrap(), 0);
-    wait_for("the hostile client to go", || shm_clients(&server) == 1);
-    assert_eq!(good.command(&[b"SET", b"k", b"v"]).unwrap(), ok());
-    assert_eq!(good.command(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
+    // Garbage in the request ring's tail (what the server reads), then in the reply ring's
+    // head (what the server writes against), each followed by a ring of the doorbell.
+    for (field, garbage) in [
+        (layout.requests + TAIL_OFFSET, u64::MAX - 12345),
+        (layout.replies + HEAD_OFFSET, 1 << 40),
+    ] {
+        let socket = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let mut ends = corekv_shm::handshake::take(socket.as_fd()).unwrap();
+        let raw = Mapping::from_fd(ends.segment.file().as_fd(), layout.total).unwrap();
+        wait_for("two shm clients", || shm_clients(&server) == 2);
+        // SAFETY (test): both fields lie inside the mapping, 8-byte aligned.
+        let word = unsafe { &*raw.as_ptr().add(field).cast::<AtomicU64>() };
+        word.store(garbage, Ordering::Release);
+        if field == layout.replies + HEAD_OFFSET {
+            // A real request, so the server has a reply to write.
+            ends.requests.write(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        }
+        ends.to_server.ring().unwrap();
+        // The server closes the connection: the socket reaches its end.
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &socket, &mut byte).unwrap(), 0);
+        wait_for("the hostile client to go", || shm_clients(&server) == 1);
+        assert_eq!(good.command(&[b"SET", b"k", b"v"]).unwrap(), ok());
+        assert_eq!(good.command(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
+    }
 }
 
 #[test]
