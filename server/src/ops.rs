@@ -116,6 +116,8 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    // Keys it found expired (RANDOMKEY, Snapshot...) raise `expired` now.
+    local.shard.borrow_mut().collect_expired();
     crate::pubsub::keyspace::drain(local);
     crate::tracking::drain(local);
     result
@@ -226,7 +228,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let db = &mut shard.dbs[db];
             for (key, entry) in entries {
                 match entry {
-                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    Some(e) => {
+                        db.set(&key, e.value, Some(e.expire_at), now);
+                    }
                     None => {
                         db.remove(&key, now);
                     }
