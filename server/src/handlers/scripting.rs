@@ -199,7 +199,13 @@ impl HeldHost<'_> {
         }
         for (shard, entries) in by_shard.into_iter().enumerate() {
             if !entries.is_empty() {
-                let _ = self.hold.execute_op(shard, ShardOp::Store { db: self.db, entries });
+                let _ = self.hold.execute_op(
+                    shard,
+                    ShardOp::Store {
+                        db: self.db,
+                        entries,
+                    },
+                );
             }
         }
     }
@@ -254,7 +260,12 @@ impl HeldHost<'_> {
             }
         }
         let reply = command::execute(&mut scratch.ctx_at(self.db, now), spec, args);
-        if !spec.is_write() || reply.is_error() {
+        let events = scratch.take_events();
+        if reply.is_error() {
+            return reply;
+        }
+        if !spec.is_write() {
+            super::spanning::publish(self.local, events);
             return reply;
         }
         let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
@@ -273,11 +284,15 @@ impl HeldHost<'_> {
             if entries.is_empty() {
                 continue;
             }
-            let op = ShardOp::Store { db: self.db, entries };
+            let op = ShardOp::Store {
+                db: self.db,
+                entries,
+            };
             if !matches!(self.hold.execute_op(shard, op), Some(OpResult::Done)) {
                 return shard_unavailable();
             }
         }
+        super::spanning::publish(self.local, events);
         reply
     }
 
@@ -328,7 +343,10 @@ impl Host for HeldHost<'_> {
             Err(e) => return (e, false),
         };
         if self.undo.is_some() {
-            let held = self.shards_of(spec, args).iter().all(|s| self.hold.holds(*s));
+            let held = self
+                .shards_of(spec, args)
+                .iter()
+                .all(|s| self.hold.holds(*s));
             if !held {
                 self.aborted = true;
                 return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);

@@ -15,6 +15,7 @@ use corekv_shard::db::Entry;
 use corekv_shard::notify::KeyEvent;
 use corekv_shard::{command, now_ms, slot, COMMANDS};
 
+use crate::executor::Local;
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
 use crate::session::Session;
 
@@ -85,7 +86,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         return reply;
     }
     if !spec.is_write() {
-        publish(s, events);
+        publish(&s.local, events);
         return reply;
     }
 
@@ -112,13 +113,13 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
-    publish(s, events);
+    publish(&s.local, events);
     reply
 }
 
 /// Raises the scratch shard's events on this executor's shard and publishes them now (a
 /// server command is not followed by the drain that ends a shard command).
-fn publish(s: &Session, events: Vec<KeyEvent>) {
-    s.local.shard.borrow_mut().append_events(events);
-    crate::pubsub::keyspace::drain(&s.local);
+pub(crate) fn publish(local: &Local, events: Vec<KeyEvent>) {
+    local.shard.borrow_mut().append_events(events);
+    crate::pubsub::keyspace::drain(local);
 }
