@@ -490,3 +490,46 @@ fn scripts_raise_what_redis_raises() {
         show(&got)
     );
 }
+
+/// A transaction's commands raise their events like the same commands sent alone, including
+/// those whose keys live on both cores of corekv.
+#[test]
+fn transactions_raise_what_redis_raises() {
+    if !support::redis_or_skip("transactions_raise_what_redis_raises") {
+        return;
+    }
+    let run = |server: &Server, expected: Option<usize>| {
+        published_during(server, expected, |con| {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg("bar")
+                .arg("v")
+                .cmd("RENAME")
+                .arg("bar")
+                .arg("foo")
+                .cmd("SADD")
+                .arg("bar")
+                .arg("m")
+                .cmd("SUNIONSTORE")
+                .arg("foo")
+                .arg("bar")
+                .cmd("GET")
+                .arg("nokey")
+                .cmd("DEL")
+                .arg("foo")
+                .arg("bar")
+                .query::<()>(con)
+                .expect("exec");
+        })
+    };
+    let want = run(&Server::redis(), None);
+    assert!(!want.is_empty());
+    let got = run(&Server::corekv(2, &[]), Some(want.len()));
+    assert!(
+        per_key(&got) == per_key(&want),
+        "redis: {}\ncorekv: {}",
+        show(&want),
+        show(&got)
+    );
+}
