@@ -20,6 +20,7 @@ use corekv_script::Host;
 use corekv_shard::cmd::scripting::{self, needs_all_shards};
 use corekv_shard::command::{self, CommandSpec, Merge, Route};
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{lookup_id, now_ms, slot};
 
 use crate::config::Config;
@@ -265,7 +266,7 @@ impl HeldHost<'_> {
             return reply;
         }
         if !spec.is_write() {
-            super::spanning::publish(self.local, events);
+            self.raise_on_owners(events);
             return reply;
         }
         let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
@@ -292,8 +293,15 @@ impl HeldHost<'_> {
                 return shard_unavailable();
             }
         }
-        super::spanning::publish(self.local, events);
+        self.raise_on_owners(events);
         reply
+    }
+
+    /// [`super::spanning::raise_on_owners`] on the held shards.
+    fn raise_on_owners(&self, events: Vec<KeyEvent>) {
+        for (shard, events) in super::spanning::by_owner(events, self.shards) {
+            let _ = self.hold.execute_op(shard, ShardOp::Raise { events });
+        }
     }
 
     /// A multi-key command (MGET, MSET, DEL...) split by shard, as the router splits it.
