@@ -20,6 +20,7 @@ use corekv_script::Host;
 use corekv_shard::cmd::scripting::{self, needs_all_shards};
 use corekv_shard::command::{self, CommandSpec, Merge, Route};
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{lookup_id, now_ms, slot};
 
 use crate::config::Config;
@@ -199,7 +200,13 @@ impl HeldHost<'_> {
         }
         for (shard, entries) in by_shard.into_iter().enumerate() {
             if !entries.is_empty() {
-                let _ = self.hold.execute_op(shard, ShardOp::Store { db: self.db, entries });
+                let _ = self.hold.execute_op(
+                    shard,
+                    ShardOp::Store {
+                        db: self.db,
+                        entries,
+                    },
+                );
             }
         }
     }
@@ -254,7 +261,12 @@ impl HeldHost<'_> {
             }
         }
         let reply = command::execute(&mut scratch.ctx_at(self.db, now), spec, args);
-        if !spec.is_write() || reply.is_error() {
+        let events = scratch.take_events();
+        if reply.is_error() {
+            return reply;
+        }
+        if !spec.is_write() {
+            self.raise_on_owners(events);
             return reply;
         }
         let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
@@ -273,12 +285,23 @@ impl HeldHost<'_> {
             if entries.is_empty() {
                 continue;
             }
-            let op = ShardOp::Store { db: self.db, entries };
+            let op = ShardOp::Store {
+                db: self.db,
+                entries,
+            };
             if !matches!(self.hold.execute_op(shard, op), Some(OpResult::Done)) {
                 return shard_unavailable();
             }
         }
+        self.raise_on_owners(events);
         reply
+    }
+
+    /// [`super::spanning::raise_on_owners`] on the held shards.
+    fn raise_on_owners(&self, events: Vec<KeyEvent>) {
+        for (shard, events) in super::spanning::by_owner(events, self.shards) {
+            let _ = self.hold.execute_op(shard, ShardOp::Raise { events });
+        }
     }
 
     /// A multi-key command (MGET, MSET, DEL...) split by shard, as the router splits it.
@@ -328,7 +351,10 @@ impl Host for HeldHost<'_> {
             Err(e) => return (e, false),
         };
         if self.undo.is_some() {
-            let held = self.shards_of(spec, args).iter().all(|s| self.hold.holds(*s));
+            let held = self
+                .shards_of(spec, args)
+                .iter()
+                .all(|s| self.hold.holds(*s));
             if !held {
                 self.aborted = true;
                 return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);
