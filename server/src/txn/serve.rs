@@ -19,11 +19,13 @@ use crate::router::run_commands;
 /// Scheduler messages between a coordinator and a shard it involves.
 pub enum TxnMsg {
     /// Queue an intent. Once it is granted, `run` (the holder's first commands, maybe none)
-    /// runs and the replies answer the coordinator: the intent is held from then on.
+    /// runs and the replies answer the coordinator: the intent is held from then on, unless
+    /// `release` (the last shard of a one-step operation: nothing is acquired after it).
     Acquire {
         txid: u64,
         claim: ShardClaim,
         run: Vec<RemoteCommand>,
+        release: bool,
         reply: oneshot::Sender<Vec<Reply>>,
     },
     /// A holder's commands: they skip the lock check.
@@ -66,13 +68,23 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             txid,
             claim,
             run,
+            release,
             reply,
         } => {
-            let granted = enqueue(local, txid, claim);
+            let mut granted = enqueue(local, txid, claim);
+            let grant = move |local: &Local| {
+                let _ = reply.send(run_commands(local, run));
+                if release {
+                    self::release(local, txid);
+                }
+            };
+            if let Ok(Some(())) = granted.try_recv() {
+                return grant(local);
+            }
             let local = local.clone();
             glommio::spawn_local(async move {
                 if granted.await.is_ok() {
-                    let _ = reply.send(run_commands(&local, run));
+                    grant(&local);
                 }
             })
             .detach();
