@@ -80,9 +80,12 @@ fn watch_is_broken_by_expiry_and_flushall() {
     let mut other = client(&s);
     for key in [&k0, &k1] {
         // Expiry: the key's time passes (active expiry may or may not have removed it yet).
-        q::<()>(&mut c, &["SET", key, "v", "PX", "50"]);
+        // The TTL leaves WATCH time to arrive first on a loaded machine.
+        q::<()>(&mut c, &["SET", key, "v", "PX", "400"]);
         q::<()>(&mut c, &["WATCH", key]);
-        thread::sleep(Duration::from_millis(200));
+        let ttl: i64 = q(&mut other, &["PTTL", key]);
+        assert!(ttl > 0, "the key expired before WATCH");
+        thread::sleep(Duration::from_millis(600));
         assert_eq!(transaction(&mut c, &[words(&["PING"])]), Value::Nil);
 
         // FLUSHALL from another connection.

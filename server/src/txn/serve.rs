@@ -72,8 +72,8 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             reply,
         } => {
             let mut granted = enqueue(local, txid, claim);
-            let grant = move |local: &Local| {
-                let _ = reply.send(run_commands(local, run));
+            let grant = move |local: &Rc<Local>| {
+                crate::executor::reply_settled(local, reply, run_commands(local, run));
                 if release {
                     self::release(local, txid);
                 }
@@ -90,7 +90,7 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             .detach();
         }
         TxnMsg::Run { commands, reply } => {
-            let _ = reply.send(run_commands(local, commands));
+            crate::executor::reply_settled(local, reply, run_commands(local, commands));
         }
         TxnMsg::Park {
             txid,
@@ -192,19 +192,24 @@ pub fn serve_commands(
     }
     let local = local.clone();
     glommio::spawn_local(async move {
-        loop {
-            let released = {
-                let mut locks = local.locks.borrow_mut();
-                if !commands.iter().any(|c| blocks(&locks, c)) {
-                    break;
-                }
-                locks.wait_release()
-            };
-            let _ = released.await;
-        }
+        wait_until_free(&local, |locks| commands.iter().any(|c| blocks(locks, c))).await;
         crate::executor::reply_settled(&local, reply, run_commands(&local, commands));
     })
     .detach();
+}
+
+/// Waits until `blocked` is false, checking again at every release on this shard.
+async fn wait_until_free(local: &Local, blocked: impl Fn(&super::locks::Locks) -> bool) {
+    loop {
+        let released = {
+            let mut locks = local.locks.borrow_mut();
+            if !blocked(&locks) {
+                return;
+            }
+            locks.wait_release()
+        };
+        let _ = released.await;
+    }
 }
 
 fn blocks(locks: &super::locks::Locks, c: &RemoteCommand) -> bool {
@@ -218,17 +223,16 @@ fn blocks_args(locks: &super::locks::Locks, id: usize, args: &[Bytes]) -> bool {
 
 /// Waits until no transaction claims a key of command `id` on this shard.
 pub async fn wait_keys(local: &Local, id: usize, args: &[Bytes]) {
-    if local.locks.borrow().is_idle() {
-        return;
-    }
-    loop {
-        let released = {
-            let mut locks = local.locks.borrow_mut();
-            if !blocks_args(&locks, id, args) {
-                return;
-            }
-            locks.wait_release()
-        };
-        let _ = released.await;
-    }
+    wait_until_free(local, |locks| blocks_args(locks, id, args)).await;
+}
+
+/// Waits until no transaction claims a key of any of these commands on this shard, all at
+/// the same time (an inline EXEC).
+pub async fn wait_all_keys(local: &Local, commands: &[(usize, Vec<Bytes>)]) {
+    wait_until_free(local, |locks| {
+        commands
+            .iter()
+            .any(|(id, args)| blocks_args(locks, *id, args))
+    })
+    .await;
 }
