@@ -207,7 +207,19 @@ fn check_invariants(c: &mut Connection, accounts: &[String], tokens: &[String]) 
     );
     let (x, y): (i64, i64) = redis::from_redis_value(&reply).unwrap();
     assert_eq!(x + y, MEMBERS as i64);
+
+    // Plain MSETs write the same value to every pair key: MGET sees them all equal.
+    let mut mget = vec!["MGET"];
+    mget.extend(PAIR.iter());
+    let values: Vec<Option<String>> = q(c, &mget);
+    assert!(
+        values.windows(2).all(|w| w[0] == w[1]),
+        "MGET saw {values:?}"
+    );
 }
+
+/// Keys on both shards that plain MSETs set to one value.
+const PAIR: [&str; 4] = ["bar", "foo", "pair0", "pair1"];
 
 #[test]
 fn concurrent_cross_shard_transfers_keep_every_invariant() {
@@ -237,7 +249,15 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
                     let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
                     let (from, to) = (&accounts[i], &accounts[j]);
                     let n = rng.gen_range(1..50).to_string();
-                    match rng.gen_range(0..4) {
+                    match rng.gen_range(0..5) {
+                        4 => {
+                            let v = rng.gen::<u32>().to_string();
+                            let mut mset = vec!["MSET"];
+                            for k in PAIR {
+                                mset.extend([k, v.as_str()]);
+                            }
+                            q::<()>(&mut c, &mset);
+                        }
                         0 => {
                             let reply = transaction(
                                 &mut c,
