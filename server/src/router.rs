@@ -478,8 +478,7 @@ async fn split_atomic(
         plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
         positions.push(ordinals);
     }
-    let (hold, replies) = txn::Hold::acquire_running(&s.local, plan).await;
-    hold.release().await;
+    let replies = txn::Hold::run_once(&s.local, plan).await;
     let mut merged = merge_start(merge, id, &args);
     for (mut reply, ordinals) in replies.into_iter().zip(positions) {
         let part = reply.pop().unwrap_or_else(shard_unavailable);
