@@ -36,12 +36,15 @@ thread_local! {
     static SPANNING: RefCell<HashSet<Bytes>> = RefCell::new(HashSet::new());
 }
 
-/// Whether `spec` runs a script.
+/// Whether `spec` runs a script. Checked for every keyed command, so the cheap test (script
+/// commands find their keys through `numkeys`) comes first.
+#[inline]
 pub fn is_script(spec: &CommandSpec) -> bool {
-    matches!(
-        spec.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    )
+    spec.find_keys.is_some()
+        && matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        )
 }
 
 /// Sets up this executor for scripts: the BUSY threshold, PUBLISH from scripts, and the check
@@ -210,7 +213,13 @@ impl HeldHost<'_> {
         }
         for (shard, entries) in by_shard.into_iter().enumerate() {
             if !entries.is_empty() {
-                let _ = self.hold.execute_op(shard, ShardOp::Store { db: self.db, entries });
+                let _ = self.hold.execute_op(
+                    shard,
+                    ShardOp::Store {
+                        db: self.db,
+                        entries,
+                    },
+                );
             }
         }
     }
@@ -284,7 +293,10 @@ impl HeldHost<'_> {
             if entries.is_empty() {
                 continue;
             }
-            let op = ShardOp::Store { db: self.db, entries };
+            let op = ShardOp::Store {
+                db: self.db,
+                entries,
+            };
             if !matches!(self.hold.execute_op(shard, op), Some(OpResult::Done)) {
                 return shard_unavailable();
             }
@@ -339,7 +351,10 @@ impl Host for HeldHost<'_> {
             Err(e) => return (e, false),
         };
         if self.undo.is_some() {
-            let held = self.shards_of(spec, args).iter().all(|s| self.hold.holds(*s));
+            let held = self
+                .shards_of(spec, args)
+                .iter()
+                .all(|s| self.hold.holds(*s));
             if !held {
                 self.aborted = true;
                 return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);
