@@ -302,6 +302,7 @@ fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKi
                 let settings = ShmSettings {
                     ring_size: c.shm_ring_size.0 as usize,
                     spin: Duration::from_micros(c.shm_spin_us),
+                    output_limit: c.shm_output_limit.0 as usize,
                 };
                 (c.shm_path.clone(), settings)
             });

@@ -135,9 +135,10 @@ fn take_silence(s: &mut Session) -> bool {
     }
 }
 
-async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
+pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     let Some(id) = lookup_id(&args[0]) else {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, unknown_command(&args), out);
     };
     let spec = &COMMANDS[id];
@@ -146,14 +147,17 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, errors::wrong_arity(spec.name), out);
     }
     if let Err(e) = spec.check_subcommand(&args) {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, e, out);
     }
     if !s.authenticated && !spec.has_flag("no_auth") {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(
             s,
             silent,
@@ -187,7 +191,12 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         crate::tracking::before_command(s, spec, &args).await;
     }
     s.info.borrow_mut().last_command = spec.name;
-    if spec.blocking {
+    if s.txn.multi.is_some() && !txn::runs_in_multi(spec.name) {
+        let silent = take_silence(s);
+        let reply = txn::queue(s, id, args);
+        return ready(s, silent, reply, out);
+    }
+    if spec.blocking && !s.txn.in_exec {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
             return run_blocking(s, id, args, timeout, out).await;
         }
@@ -197,7 +206,11 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
             let slot = command::stat_slot(id, &args);
-            let reply = handlers::run(s, id, args).await;
+            let reply = if spec.name == "exec" {
+                txn::exec(s, out).await
+            } else {
+                handlers::run(s, id, args).await
+            };
             let failed = reply.as_ref().is_some_and(Reply::is_error);
             s.local.command_stats.borrow_mut().count(slot, failed);
             let silent = match reply {
@@ -221,7 +234,11 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             }
             match owner(s, spec, &args) {
                 Owner::One(shard) => {
-                    if shard == s.local.mesh.me() && !s.txn.held {
+                    // The hot path's only scheduler cost: one branch while no intent exists.
+                    if shard == s.local.mesh.me()
+                        && !s.txn.held
+                        && !s.local.locks.borrow().is_idle()
+                    {
                         txn::wait_keys(&s.local, id, &args).await;
                     }
                     run_on(s, shard, id, args, silent, out)

@@ -134,6 +134,9 @@ settings! {
     shm_ring_size: "shm-ring-size", MemSize = MemSize(1024 * 1024), false;
     /// Microseconds a shared-memory connection polls its ring before sleeping.
     shm_spin_us: "shm-spin-us", u64 = 50, true;
+    /// Reply bytes a shared-memory client may leave unread (its full ring plus what waits to
+    /// enter it) before it is disconnected; 0 means no limit. Applies to new connections.
+    shm_output_limit: "shm-output-limit", MemSize = MemSize(256 * 1024 * 1024), true;
     /// Memory limit for data; 0 means no limit.
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 
 use bytes::Bytes;
 use corekv_net::Reply;
+use corekv_shard::watch::WatchFlag;
 use corekv_shard::COMMANDS;
 use futures_channel::oneshot;
 
@@ -39,6 +40,18 @@ pub enum TxnMsg {
     },
     Release {
         txid: u64,
+    },
+    /// WATCH these keys for a client; the reply is each key's expiry (0: none or absent).
+    Watch {
+        db: usize,
+        keys: Vec<Bytes>,
+        flag: WatchFlag,
+        reply: oneshot::Sender<Vec<u64>>,
+    },
+    /// Forget a client's watches of these (db, key)s.
+    Unwatch {
+        keys: Vec<(usize, Bytes)>,
+        flag: WatchFlag,
     },
 }
 
@@ -82,6 +95,40 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             replies,
         } => park(local, txid, requests, replies),
         TxnMsg::Release { txid } => release(local, txid),
+        TxnMsg::Watch {
+            db,
+            keys,
+            flag,
+            reply,
+        } => {
+            let _ = reply.send(watch_keys(local, db, &keys, &flag));
+        }
+        TxnMsg::Unwatch { keys, flag } => unwatch_keys(local, &keys, &flag),
+    }
+}
+
+/// Registers a client's watch of keys of this shard; returns each key's expiry (0: none).
+pub fn watch_keys(local: &Local, db: usize, keys: &[Bytes], flag: &WatchFlag) -> Vec<u64> {
+    let mut shard = local.shard.borrow_mut();
+    let Some(d) = shard.dbs.get_mut(db) else {
+        return Vec::new();
+    };
+    let now = corekv_shard::now_ms();
+    keys.iter()
+        .map(|k| {
+            let expiry = d.get(k, now).map_or(0, |e| e.expire_at);
+            d.watchers.add(k.clone(), flag);
+            expiry
+        })
+        .collect()
+}
+
+pub fn unwatch_keys(local: &Local, keys: &[(usize, Bytes)], flag: &WatchFlag) {
+    let mut shard = local.shard.borrow_mut();
+    for (db, key) in keys {
+        if let Some(d) = shard.dbs.get_mut(*db) {
+            d.watchers.remove(key, flag);
+        }
     }
 }
 
