@@ -23,7 +23,8 @@ pub struct ClientInfo {
     pub created: Instant,
     pub last_active: Instant,
     pub last_command: &'static str,
-    pub multi: bool,
+    /// Commands queued since MULTI, or -1 outside MULTI.
+    pub multi: i64,
     pub no_evict: bool,
     pub is_unix: bool,
     /// Set by CLIENT KILL; the session ends at its next turn.
@@ -69,7 +70,7 @@ impl ClientInfo {
             now.duration_since(self.last_active).as_secs(),
             flags,
             self.db,
-            if self.multi { 0 } else { -1 },
+            self.multi,
             self.last_command,
             self.resp,
             show(&self.lib_name),

@@ -116,6 +116,8 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    // Keys it found expired (RANDOMKEY, Snapshot...) raise `expired` now.
+    local.shard.borrow_mut().collect_expired();
     crate::pubsub::keyspace::drain(local);
     crate::tracking::drain(local);
     result

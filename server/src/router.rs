@@ -135,9 +135,10 @@ fn take_silence(s: &mut Session) -> bool {
     }
 }
 
-async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
+pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     let Some(id) = lookup_id(&args[0]) else {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, unknown_command(&args), out);
     };
     let spec = &COMMANDS[id];
@@ -146,20 +147,30 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, errors::wrong_arity(spec.name), out);
     }
     if let Err(e) = spec.check_subcommand(&args) {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, e, out);
     }
     if !s.authenticated && !spec.has_flag("no_auth") {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(
             s,
             silent,
             Reply::error("NOAUTH Authentication required."),
             out,
         );
+    }
+    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args)
+    {
+        if let Some(busy) = busy_shard(s, spec, &args) {
+            let silent = take_silence(s);
+            return ready(s, silent, busy, out);
+        }
     }
     if s.subscriptions.is_some()
         && pubsub::client::in_subscribed_mode(s)
@@ -180,7 +191,12 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         crate::tracking::before_command(s, spec, &args).await;
     }
     s.info.borrow_mut().last_command = spec.name;
-    if spec.blocking {
+    if s.txn.multi.is_some() && !txn::runs_in_multi(spec.name) {
+        let silent = take_silence(s);
+        let reply = txn::queue(s, id, args);
+        return ready(s, silent, reply, out);
+    }
+    if spec.blocking && !s.txn.in_exec {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
             return run_blocking(s, id, args, timeout, out).await;
         }
@@ -190,7 +206,11 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
             let slot = command::stat_slot(id, &args);
-            let reply = handlers::run(s, id, args).await;
+            let reply = if spec.name == "exec" {
+                txn::exec(s, out).await
+            } else {
+                handlers::run(s, id, args).await
+            };
             let failed = reply.as_ref().is_some_and(Reply::is_error);
             s.local.command_stats.borrow_mut().count(slot, failed);
             let silent = match reply {
@@ -209,9 +229,16 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         }
         Route::Shard(_) | Route::Split(..) => {
             let silent = take_silence(s);
+            if s.shards() > 1 && handlers::scripting::is_script(spec) {
+                return run_script(s, id, args, silent, out).await;
+            }
             match owner(s, spec, &args) {
                 Owner::One(shard) => {
-                    if shard == s.local.mesh.me() && !s.txn.held {
+                    // The hot path's only scheduler cost: one branch while no intent exists.
+                    if shard == s.local.mesh.me()
+                        && !s.txn.held
+                        && !s.local.locks.borrow().is_idle()
+                    {
                         txn::wait_keys(&s.local, id, &args).await;
                     }
                     run_on(s, shard, id, args, silent, out)
@@ -228,6 +255,37 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// A script runs on its declared keys' shard, or with every shard held when it needs more
+/// (see [`handlers::scripting`]).
+async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, out: &mut Vec<u8>) {
+    let me = s.local.mesh.me();
+    let owner = if handlers::scripting::known_spanning(&args) {
+        Owner::Many
+    } else {
+        owner(s, &COMMANDS[id], &args)
+    };
+    let reply = match owner {
+        Owner::One(shard) if shard == me => {
+            if !s.txn.held {
+                txn::wait_keys(&s.local, id, &args).await;
+            }
+            execute_local(&s.local, s.db, id, &args, s.now_ms)
+        }
+        Owner::One(shard) => {
+            flush(s, out).await;
+            run_on_shard(&s.local, shard, s.db, id, args.clone()).await
+        }
+        Owner::Many => Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS),
+    };
+    let reply = if corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+        flush(s, out).await;
+        handlers::scripting::finish(s, id, &args, reply).await
+    } else {
+        reply
+    };
+    ready(s, silent, reply, out);
 }
 
 /// Runs a blocking command's first attempt; if it has nothing to serve, the batch stops and
@@ -255,6 +313,14 @@ async fn run_blocking(
         });
     } else {
         ready(s, silent, reply, out);
+    }
+}
+
+/// The BUSY error if a shard this command needs is running a script past the threshold.
+fn busy_shard(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    match (spec.route, owner(s, spec, args)) {
+        (Route::Server, _) | (_, Owner::Many) => corekv_script::busy::check_all(s.shards()),
+        (_, Owner::One(shard)) => corekv_script::busy::check(shard),
     }
 }
 

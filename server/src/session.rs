@@ -117,7 +117,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         created: now,
         last_active: now,
         last_command: "NULL",
-        multi: false,
+        multi: -1,
         no_evict: false,
         // Shared-memory clients arrive over a Unix socket too.
         is_unix: io.transport().kind() != TransportKind::Tcp,
@@ -213,6 +213,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             break;
         }
     }
+    crate::txn::reset(&mut session);
     crate::pubsub::client::disconnect(&mut session).await;
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);

@@ -7,7 +7,9 @@ use std::sync::{LazyLock, OnceLock};
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, geo, hash, hll, keys, list, pubsub, set, sort, stream, strings, zset};
+use crate::cmd::{
+    bitmap, geo, hash, hll, keys, list, pubsub, scripting, set, sort, stream, strings, zset,
+};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -297,6 +299,7 @@ pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
         stream::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,
+        scripting::COMMANDS,
     ]
     .concat()
 });
@@ -316,6 +319,12 @@ static CORE: &[CommandSpec] = &[
         ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2), ("tracking", -3),
         ("caching", 3), ("getredir", 2), ("trackinginfo", 2),
     ]),
+    // transactions
+    spec("multi", 1, CONN_AUTH, NO_KEYS, "transactions", "Mark the start of a transaction block", Server),
+    spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NO_KEYS, "transactions", "Execute all commands issued after MULTI", Server),
+    spec("discard", 1, CONN_AUTH, NO_KEYS, "transactions", "Discard all commands issued after MULTI", Server),
+    spec("watch", -2, CONN_AUTH, ALL_KEYS, "transactions", "Watch the given keys to determine execution of the MULTI/EXEC block", Server),
+    spec("unwatch", 1, CONN_AUTH, NO_KEYS, "transactions", "Forget about all watched keys", Server),
     // server
     spec("info", -1, &["loading", "stale"], NO_KEYS, "server", "Returns information and statistics about the server.", Server),
     spec("dbsize", 1, R, NO_KEYS, "server", "Returns the number of keys in the database.", Server),

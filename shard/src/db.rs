@@ -44,6 +44,8 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// Clients watching keys of this database (WATCH).
+    pub watchers: crate::watch::Watchers,
     /// Whether expired keys are kept in `expired_log` (someone listens for `expired` events).
     pub(crate) log_expired: bool,
     /// Keys expired since the shard last turned them into events.
@@ -78,6 +80,9 @@ impl Db {
         self.changes += 1;
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
+        }
+        if !self.watchers.is_empty() {
+            self.watchers.touch(key);
         }
         if self.track_writes {
             self.written.push(Bytes::copy_from_slice(key));
@@ -223,6 +228,10 @@ impl Db {
 
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
+        if !self.watchers.is_empty() {
+            let keys = &self.keys;
+            self.watchers.touch_existing(|k| keys.contains_key(k));
+        }
         let n = self.keys.len();
         self.keys = IndexMap::default();
         self.volatile = IndexSet::default();

@@ -127,6 +127,7 @@ pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(s: &mut Session) -> Reply {
+    crate::txn::reset(s);
     s.db = 0;
     s.proto = Protocol::Resp2;
     s.reply_mode = ReplyMode::On;

@@ -33,7 +33,16 @@ pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
         _ => return errors::syntax(),
     }
     let db = (!all).then_some(s.db);
+    // Every shard held, so no multi-shard transaction sees half of the flush (inside EXEC the
+    // shards are held already).
+    let hold = match s.txn.held {
+        true => None,
+        false => Some(crate::txn::Hold::acquire(&s.local, crate::txn::Claim::All).await),
+    };
     on_all_shards(&s.local, || ShardOp::Flush { db }).await;
+    if let Some(hold) = hold {
+        hold.release().await;
+    }
     Reply::Ok
 }
 
@@ -174,6 +183,7 @@ pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Re
     shard.raise(s.db, NotifyFlags::GENERIC, "rename_from", src);
     shard.raise(s.db, NotifyFlags::GENERIC, "rename_to", dst);
     drop(shard);
+    crate::pubsub::keyspace::drain(&s.local);
     if only_if_absent {
         Reply::Int(1)
     } else {
@@ -195,6 +205,8 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
     let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, &args[1]), peek).await else {
         let mut shard = s.local.shard.borrow_mut();
         shard.raise(s.db, NotifyFlags::KEY_MISS, "keymiss", &args[1]);
+        drop(shard);
+        crate::pubsub::keyspace::drain(&s.local);
         return Reply::Int(0);
     };
     let db = opts.db.unwrap_or(s.db);
@@ -210,6 +222,8 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
                 let mut shard = s.local.shard.borrow_mut();
                 shard.raise(db, NotifyFlags::NEW, "new", &args[2]);
                 shard.raise(db, NotifyFlags::GENERIC, "copy_to", &args[2]);
+                drop(shard);
+                crate::pubsub::keyspace::drain(&s.local);
             }
             Reply::Int(n)
         }

@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod keyspace;
 mod pubsub;
+pub mod scripting;
 mod spanning;
 mod tracking;
 
@@ -14,6 +15,7 @@ use corekv_net::Reply;
 use corekv_shard::COMMANDS;
 
 use crate::session::Session;
+use crate::txn;
 
 /// Runs a server command. `None` means no reply at all (CLIENT REPLY OFF/SKIP).
 pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> {
@@ -32,6 +34,10 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
             crate::tracking::stop(s).await;
             connection::reset(s)
         }
+        "multi" => txn::multi(s),
+        "discard" => txn::discard(s),
+        "watch" => txn::watch(s, &args).await,
+        "unwatch" => txn::unwatch(s),
         "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
         | "sunsubscribe" => return pubsub::subscription(s, &args).await,
         "publish" | "spublish" => pubsub::publish(s, &args).await,

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::cmd::sort;
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{command, now_ms, slot, COMMANDS};
 
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
@@ -84,7 +85,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         return reply;
     }
     if !spec.is_write() {
-        s.local.shard.borrow_mut().append_events(events);
+        publish(s, events);
         return reply;
     }
 
@@ -111,6 +112,13 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
-    s.local.shard.borrow_mut().append_events(events);
+    publish(s, events);
     reply
+}
+
+/// Raises the scratch shard's events on this executor's shard and publishes them now (a
+/// server command is not followed by the drain that ends a shard command).
+fn publish(s: &Session, events: Vec<KeyEvent>) {
+    s.local.shard.borrow_mut().append_events(events);
+    crate::pubsub::keyspace::drain(&s.local);
 }

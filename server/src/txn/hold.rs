@@ -11,10 +11,10 @@ use corekv_shard::slot;
 use futures_channel::oneshot;
 
 use super::locks::ShardClaim;
-use super::serve::{self, ParkRequest, TxnMsg};
+use super::serve::{self, ParkReply, ParkRequest, TxnMsg};
 use crate::executor::Local;
 use crate::mesh::{Envelope, RemoteCommand};
-use crate::ops::shard_unavailable;
+use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::router::{execute_local, run_commands};
 
 /// The global order of multi-shard operations: older transactions are granted first.
@@ -65,7 +65,7 @@ impl Claim {
 struct Parked {
     shard: usize,
     requests: mpsc::Sender<ParkRequest>,
-    replies: mpsc::Receiver<Reply>,
+    replies: mpsc::Receiver<ParkReply>,
 }
 
 /// Intents held by one transaction. Release with [`Hold::release`]; dropping a hold releases
@@ -225,10 +225,25 @@ impl Hold {
         if parked.requests.send(ParkRequest::Run(command)).is_err() {
             return shard_unavailable();
         }
-        parked
-            .replies
-            .recv()
-            .unwrap_or_else(|_| shard_unavailable())
+        match parked.replies.recv() {
+            Ok(ParkReply::Reply(reply)) => reply,
+            _ => shard_unavailable(),
+        }
+    }
+
+    /// Runs a whole-shard operation synchronously on a held shard (a script's cross-shard
+    /// command snapshots its keys' entries and stores them back this way). `None` when the
+    /// shard is not held for synchronous use.
+    pub fn execute_op(&self, shard: usize, op: ShardOp) -> Option<OpResult> {
+        if shard == self.local.mesh.me() && self.holds(shard) {
+            return Some(crate::ops::execute(&self.local, op));
+        }
+        let parked = self.parked.iter().find(|p| p.shard == shard)?;
+        parked.requests.send(ParkRequest::Op(op)).ok()?;
+        match parked.replies.recv() {
+            Ok(ParkReply::Op(result)) => Some(result),
+            _ => None,
+        }
     }
 
     /// Releases every intent: waiting commands and transactions go on.

@@ -7,12 +7,14 @@ use std::sync::mpsc;
 
 use bytes::Bytes;
 use corekv_net::Reply;
+use corekv_shard::watch::WatchFlag;
 use corekv_shard::COMMANDS;
 use futures_channel::oneshot;
 
 use super::locks::ShardClaim;
 use crate::executor::Local;
 use crate::mesh::RemoteCommand;
+use crate::ops::{OpResult, ShardOp};
 use crate::router::run_commands;
 
 /// Scheduler messages between a coordinator and a shard it involves.
@@ -34,17 +36,37 @@ pub enum TxnMsg {
     Park {
         txid: u64,
         requests: mpsc::Receiver<ParkRequest>,
-        replies: mpsc::Sender<Reply>,
+        replies: mpsc::Sender<ParkReply>,
     },
     Release {
         txid: u64,
+    },
+    /// WATCH these keys for a client; the reply is each key's expiry (0: none or absent).
+    Watch {
+        db: usize,
+        keys: Vec<Bytes>,
+        flag: WatchFlag,
+        reply: oneshot::Sender<Vec<u64>>,
+    },
+    /// Forget a client's watches of these (db, key)s.
+    Unwatch {
+        keys: Vec<(usize, Bytes)>,
+        flag: WatchFlag,
     },
 }
 
 /// What a synchronous holder sends to a parked shard.
 pub enum ParkRequest {
     Run(RemoteCommand),
+    /// A whole-shard operation (a script's cross-shard command snapshots and stores entries).
+    Op(ShardOp),
     Release,
+}
+
+/// A parked shard's answer to a [`ParkRequest`].
+pub enum ParkReply {
+    Reply(Reply),
+    Op(OpResult),
 }
 
 pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
@@ -73,6 +95,40 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             replies,
         } => park(local, txid, requests, replies),
         TxnMsg::Release { txid } => release(local, txid),
+        TxnMsg::Watch {
+            db,
+            keys,
+            flag,
+            reply,
+        } => {
+            let _ = reply.send(watch_keys(local, db, &keys, &flag));
+        }
+        TxnMsg::Unwatch { keys, flag } => unwatch_keys(local, &keys, &flag),
+    }
+}
+
+/// Registers a client's watch of keys of this shard; returns each key's expiry (0: none).
+pub fn watch_keys(local: &Local, db: usize, keys: &[Bytes], flag: &WatchFlag) -> Vec<u64> {
+    let mut shard = local.shard.borrow_mut();
+    let Some(d) = shard.dbs.get_mut(db) else {
+        return Vec::new();
+    };
+    let now = corekv_shard::now_ms();
+    keys.iter()
+        .map(|k| {
+            let expiry = d.get(k, now).map_or(0, |e| e.expire_at);
+            d.watchers.add(k.clone(), flag);
+            expiry
+        })
+        .collect()
+}
+
+pub fn unwatch_keys(local: &Local, keys: &[(usize, Bytes)], flag: &WatchFlag) {
+    let mut shard = local.shard.borrow_mut();
+    for (db, key) in keys {
+        if let Some(d) = shard.dbs.get_mut(*db) {
+            d.watchers.remove(key, flag);
+        }
     }
 }
 
@@ -101,12 +157,18 @@ fn park(
     local: &Local,
     txid: u64,
     requests: mpsc::Receiver<ParkRequest>,
-    replies: mpsc::Sender<Reply>,
+    replies: mpsc::Sender<ParkReply>,
 ) {
-    while let Ok(ParkRequest::Run(command)) = requests.recv() {
-        let reply = run_commands(local, vec![command])
-            .pop()
-            .unwrap_or_else(crate::ops::shard_unavailable);
+    loop {
+        let reply = match requests.recv() {
+            Ok(ParkRequest::Run(command)) => ParkReply::Reply(
+                run_commands(local, vec![command])
+                    .pop()
+                    .unwrap_or_else(crate::ops::shard_unavailable),
+            ),
+            Ok(ParkRequest::Op(op)) => ParkReply::Op(crate::ops::execute(local, op)),
+            Ok(ParkRequest::Release) | Err(_) => break,
+        };
         if replies.send(reply).is_err() {
             break;
         }

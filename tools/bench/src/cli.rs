@@ -12,7 +12,7 @@ use crate::client::Target;
 use crate::keys::KeyDist;
 use crate::request::{KeyFormat, MixSpec, ValueSize};
 use crate::run::RunConfig;
-use crate::{affinity, compare, latency, report, run, scale, Error};
+use crate::{affinity, compare, latency, pubsub, report, run, scale, Error};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,8 @@ enum Cmd {
     Scale(scale::ScaleArgs),
     /// Times single round trips (one request at a time) over one transport.
     Latency(latency::LatencyArgs),
+    /// PUBLISH throughput with 1, 10 and 100 subscribers, corekv vs redis-server.
+    Pubsub(pubsub::PubSubArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -273,6 +275,7 @@ where
         Cmd::Compare(a) => compare::main(&a, out)?,
         Cmd::Scale(a) => scale::main(&a, out)?,
         Cmd::Latency(a) => latency::main(&a, out)?,
+        Cmd::Pubsub(a) => pubsub::main(&a, out)?,
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ impl Target {
 }
 
 impl Stream {
-    fn set_timeout(&self, t: Duration) -> std::io::Result<()> {
+    pub fn set_timeout(&self, t: Duration) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(Some(t)),
             Stream::Unix(s) => s.set_read_timeout(Some(t)),
