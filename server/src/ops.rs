@@ -72,6 +72,8 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// New eviction settings (CONFIG SET maxmemory-policy...).
+    SetEviction(corekv_shard::evict::EvictionConfig),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -236,6 +238,10 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             local.shard.borrow_mut().limits = limits;
             OpResult::Done
         }
+        ShardOp::SetEviction(config) => {
+            local.shard.borrow_mut().eviction.set_config(config);
+            OpResult::Done
+        }
         ShardOp::Report => {
             let shard = local.shard.borrow();
             OpResult::Report(Box::new(ShardReport {
@@ -249,7 +255,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             }))
         }
         ShardOp::ResetStats => {
-            local.shard.borrow_mut().stats = ShardStats::default();
+            let mut shard = local.shard.borrow_mut();
+            shard.stats = ShardStats::default();
+            shard.eviction.evicted_keys = 0;
             local.command_stats.borrow_mut().reset();
             OpResult::Done
         }

@@ -101,6 +101,8 @@ pub struct CommandSpec {
     pub find_keys: Option<KeyFinder>,
     /// Has the "blocking" flag (checked on every request, so kept as a field).
     pub blocking: bool,
+    /// Has the "denyoom" flag: refused over `maxmemory` when nothing can be evicted.
+    pub deny_oom: bool,
 }
 
 /// Finds the key positions of a command with movable keys; invalid forms yield what can be
@@ -201,6 +203,7 @@ pub const fn spec(
         subcommands: &[],
         find_keys: None,
         blocking: has(flags, "blocking"),
+        deny_oom: has(flags, "denyoom"),
     }
 }
 

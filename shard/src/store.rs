@@ -10,6 +10,8 @@ use rand::SeedableRng;
 
 use crate::db::{Db, Entry};
 use crate::errors;
+use crate::evict::Eviction;
+use crate::memory::ShardMemory;
 use crate::notify::{KeyEvent, NotifyFlags};
 use crate::types::{Collection, EncodingLimits};
 use crate::value::Value;
@@ -20,6 +22,7 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 pub struct Shard {
@@ -33,6 +36,9 @@ pub struct Shard {
     pub notify: NotifyFlags,
     /// Events raised since the server last drained them (see [`crate::notify`]).
     pub events: Vec<KeyEvent>,
+    /// This shard's side of `maxmemory`; `None` when the server does not account memory.
+    pub memory: Option<ShardMemory>,
+    pub eviction: Eviction,
 }
 
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
@@ -50,6 +56,8 @@ impl Shard {
             limits: EncodingLimits::default(),
             notify: NotifyFlags::NONE,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
         }
     }
 
@@ -65,6 +73,8 @@ impl Shard {
             limits: self.limits,
             notify: self.notify,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
         }
     }
 
@@ -108,6 +118,7 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         let mut s = self.stats;
         s.expired_keys += self.dbs.iter().map(|d| d.expired_keys).sum::<u64>();
+        s.evicted_keys = self.eviction.evicted_keys;
         s
     }
 }
@@ -148,18 +159,17 @@ impl Ctx<'_> {
     /// Reads a key for a read command, counting a hit or miss and refreshing its access time.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
-        let stats = &mut self.shard.stats;
-        match self.shard.dbs[self.db].get(key, now) {
-            Some(e) => {
-                stats.keyspace_hits += 1;
-                e.last_access = crate::db::clock_secs(now);
-                Some(e)
-            }
-            None => {
-                stats.keyspace_misses += 1;
-                None
-            }
+        let shard = &mut *self.shard;
+        let found = shard.dbs[self.db].get(key, now);
+        match &found {
+            Some(_) => shard.stats.keyspace_hits += 1,
+            None => shard.stats.keyspace_misses += 1,
         }
+        let mut found = found;
+        shard
+            .eviction
+            .on_read(key, found.as_deref_mut(), now, &mut shard.rng);
+        found
     }
 
     /// Reads a string key: `Ok(None)` if absent, WRONGTYPE if it holds another type.
@@ -184,6 +194,7 @@ impl Ctx<'_> {
     pub fn write(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
         let now = self.now_ms;
         self.shard.dbs[self.db].set(key, value, expire_at, now);
+        self.shard.eviction.on_write(self.db, key);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
