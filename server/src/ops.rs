@@ -72,6 +72,11 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// MEMORY USAGE of a key (-1 when absent).
+    MemoryUsage {
+        db: usize,
+        key: Bytes,
+    },
     /// New eviction settings (CONFIG SET maxmemory-policy...).
     SetEviction(corekv_shard::evict::EvictionConfig),
     /// Counters and key counts for INFO.
@@ -238,8 +243,15 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             local.shard.borrow_mut().limits = limits;
             OpResult::Done
         }
+        ShardOp::MemoryUsage { db, key } => OpResult::Int(
+            local
+                .shard
+                .borrow()
+                .memory_usage(db, &key, now)
+                .map_or(-1, |n| n as i64),
+        ),
         ShardOp::SetEviction(config) => {
-            local.shard.borrow_mut().eviction.set_config(config);
+            local.shard.borrow_mut().configure_eviction(config);
             OpResult::Done
         }
         ShardOp::Report => {

@@ -332,6 +332,9 @@ static CORE: &[CommandSpec] = &[
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NO_KEYS, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", Server),
     spec("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "Returns the Unix timestamp of the last successful save to disk.", Server),
     spec("debug", -2, ADMIN, NO_KEYS, "server", "A container for debugging commands.", Server),
+    spec("memory", -2, RS, k(2, 2, 1), "server", "A container for memory diagnostics commands.", Server).with_subcommands(&[
+        ("usage", -3), ("stats", 2), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("help", 2),
+    ]),
     // generic
     spec("del", -2, WD, ALL_KEYS, "generic", "Deletes one or more keys.", Split(keys::del, Merge::SumInts)),
     spec("unlink", -2, WDF, ALL_KEYS, "generic", "Asynchronously deletes one or more keys.", Split(keys::del, Merge::SumInts)),

@@ -178,13 +178,17 @@ impl Default for Eviction {
 }
 
 impl Eviction {
-    pub fn set_config(&mut self, config: EvictionConfig) {
+    /// Applies new settings. `expected_keys`: how many keys this shard may hold, to size
+    /// the TinyLFU sketch up front (it counts accesses before memory is full too).
+    pub fn set_config(&mut self, config: EvictionConfig, expected_keys: usize) {
         if config.policy != self.config.policy {
             self.pool.clear();
             self.newest = None;
-            if config.policy != Policy::AllKeysTinyLfu {
-                self.sketch = None;
-            }
+        }
+        if config.policy == Policy::AllKeysTinyLfu {
+            self.size_sketch(expected_keys);
+        } else {
+            self.sketch = None;
         }
         self.config = config;
     }
@@ -288,7 +292,18 @@ impl Eviction {
     }
 }
 
+/// Bytes per key assumed when sizing the TinyLFU sketch from `maxmemory`.
+const SKETCH_BYTES_PER_KEY: u64 = 100;
+
 impl Shard {
+    /// Applies new eviction settings (from the config, at start and on CONFIG SET).
+    pub fn configure_eviction(&mut self, config: EvictionConfig) {
+        let expected = self.memory.as_ref().map_or(0, |m| {
+            (m.budget().fair_share() / SKETCH_BYTES_PER_KEY).min(1 << 28) as usize
+        });
+        self.eviction.set_config(config, expected);
+    }
+
     /// Called before each command while a memory limit is set: evicts (a bounded number of
     /// keys) if this shard must give memory back. Returns Redis's OOM error when a command
     /// that may grow memory (`denyoom`) cannot be allowed.
@@ -455,7 +470,7 @@ mod tests {
             MemoryBudget::new(1, 1000),
             Box::new(FakeProbe(used.clone())),
         ));
-        s.eviction.set_config(EvictionConfig {
+        s.configure_eviction(EvictionConfig {
             policy,
             ..EvictionConfig::default()
         });

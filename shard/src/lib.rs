@@ -17,6 +17,7 @@ pub mod sketch;
 pub mod slot;
 pub mod store;
 pub mod types;
+pub mod usage;
 pub mod value;
 
 pub use command::{lookup, lookup_id, CommandSpec, Merge, Route, COMMANDS};

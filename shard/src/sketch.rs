@@ -9,6 +9,8 @@
 const NIBBLES: u32 = 16;
 /// Rows of the count-min sketch; each row's counter of a key is in its own word of the block.
 const ROWS: usize = 4;
+/// Keys a block of `ROWS` words is sized for (64 counters: 4 per key and row).
+const KEYS_PER_BLOCK: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Sketch {
@@ -21,20 +23,20 @@ pub struct Sketch {
 }
 
 impl Sketch {
-    /// A sketch sized for about `capacity` distinct keys (4 bytes per key).
+    /// A sketch sized for about `capacity` distinct keys (2 bytes per key).
     pub fn new(capacity: usize) -> Sketch {
-        let blocks = (capacity / 8).max(64).next_power_of_two();
+        let blocks = (capacity / KEYS_PER_BLOCK).max(64).next_power_of_two();
         Sketch {
             words: vec![0; blocks * ROWS],
             block_mask: blocks - 1,
             additions: 0,
-            reset_at: 10 * (blocks * 8) as u64,
+            reset_at: 10 * (blocks * KEYS_PER_BLOCK) as u64,
         }
     }
 
     /// The number of keys this sketch was sized for.
     pub fn capacity(&self) -> usize {
-        (self.block_mask + 1) * 8
+        (self.block_mask + 1) * KEYS_PER_BLOCK
     }
 
     /// Positions of a key's counters: (word index, shift) for each row.
