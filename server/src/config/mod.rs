@@ -268,8 +268,11 @@ impl Config {
         if self.databases == 0 || self.databases > 1_000_000 {
             return bad("databases", "must be between 1 and 1000000".into());
         }
-        if self.maxmemory_samples == 0 || self.maxmemory_samples > 64 {
-            return bad("maxmemory-samples", "argument must be between 1 and 64 inclusive".into());
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > i32::MAX as u32 {
+            return bad(
+                "maxmemory-samples",
+                "argument must be between 1 and 2147483647 inclusive".into(),
+            );
         }
         if self.hz == 0 || self.hz > 500 {
             return bad("hz", "must be between 1 and 500".into());
