@@ -177,11 +177,11 @@ async fn executor_main(
     let me = mesh.me();
     let mut shard = Shard::new(me, config.databases);
     shard.limits = config.encoding_limits();
-    match crate::memory::ExecutorMemory::for_this_thread() {
+    match crate::memory::ThreadCounters::for_this_thread() {
         Some(probe) => {
             shard.memory = Some(ShardMemory::new(shared.memory.clone(), Box::new(probe)));
         }
-        None => warn!(shard = me, "no allocator arena: this shard's memory is not accounted"),
+        None => warn!(shard = me, "no allocator statistics: memory is not accounted"),
     }
     shard.configure_eviction(config.eviction());
     let local = Rc::new(Local {

@@ -299,7 +299,7 @@ impl Shard {
     /// Applies new eviction settings (from the config, at start and on CONFIG SET).
     pub fn configure_eviction(&mut self, config: EvictionConfig) {
         let expected = self.memory.as_ref().map_or(0, |m| {
-            (m.budget().fair_share() / SKETCH_BYTES_PER_KEY).min(1 << 28) as usize
+            (m.budget().share() / SKETCH_BYTES_PER_KEY).min(1 << 28) as usize
         });
         self.eviction.set_config(config, expected);
     }
@@ -308,10 +308,10 @@ impl Shard {
     /// keys) if this shard must give memory back. Returns Redis's OOM error when a command
     /// that may grow memory (`denyoom`) cannot be allowed.
     pub fn make_room(&mut self, deny_oom: bool) -> Result<(), Reply> {
-        let Some(memory) = self.memory.as_mut() else {
+        if self.memory.is_none() {
             return Ok(());
-        };
-        let pressure = memory.pressure();
+        }
+        let pressure = self.pressure();
         if pressure == Pressure::Fits {
             return Ok(());
         }
@@ -324,26 +324,52 @@ impl Shard {
         let now = now_ms();
         for _ in 0..EVICTIONS_PER_COMMAND {
             if !self.evict_one(now) {
-                return if deny_oom { Err(oom()) } else { Ok(()) };
+                return self.stuck(deny_oom);
             }
             if self.pressure() != Pressure::Over {
                 break;
             }
         }
+        self.set_stuck(false);
         Ok(())
     }
 
-    fn pressure(&mut self) -> Pressure {
-        self.memory.as_mut().map_or(Pressure::Fits, |m| m.pressure())
+    /// Nothing here may be evicted although the server is over: other shards must evict,
+    /// and growing commands are refused once no shard can.
+    fn stuck(&mut self, deny_oom: bool) -> Result<(), Reply> {
+        self.set_stuck(true);
+        let all = self
+            .memory
+            .as_ref()
+            .is_some_and(|m| m.budget().all_stuck());
+        if all && deny_oom {
+            Err(oom())
+        } else {
+            Ok(())
+        }
     }
 
-    /// The shard's periodic pass: re-reads the allocator, then evicts until this shard is no
-    /// longer over its share or `budget` is spent. Returns true if there may be more to do.
+    fn set_stuck(&mut self, stuck: bool) {
+        if let Some(m) = self.memory.as_mut() {
+            m.set_stuck(stuck);
+        }
+    }
+
+    fn pressure(&mut self) -> Pressure {
+        let keys = self.key_count();
+        self.memory
+            .as_mut()
+            .map_or(Pressure::Fits, |m| m.pressure(keys))
+    }
+
+    /// The shard's periodic pass: publishes its figures, then evicts while it must give
+    /// memory back, for at most `budget`. Returns true if there may be more to do.
     pub fn evict_for(&mut self, budget: Duration) -> bool {
+        let keys = self.key_count();
         let Some(memory) = self.memory.as_mut() else {
             return false;
         };
-        memory.refresh();
+        memory.publish(keys, true);
         if self.eviction.config.policy == Policy::NoEviction {
             return false;
         }
@@ -351,6 +377,7 @@ impl Shard {
         let now = now_ms();
         while self.pressure() == Pressure::Over {
             if !self.evict_one(now) {
+                self.set_stuck(true);
                 return false;
             }
             if start.elapsed() >= budget {
@@ -463,13 +490,12 @@ mod tests {
     use std::rc::Rc;
 
     /// A one-shard server limited to 1000 "bytes", each key counting 10.
-    fn shard(policy: Policy) -> (Shard, Rc<Cell<u64>>) {
+    fn shard(policy: Policy) -> (Shard, Rc<Cell<i64>>) {
         let mut s = Shard::new(0, 2);
         let used = Rc::new(Cell::new(0));
-        s.memory = Some(ShardMemory::new(
-            MemoryBudget::new(1, 1000),
-            Box::new(FakeProbe(used.clone())),
-        ));
+        let budget = MemoryBudget::new(1, 1000);
+        budget.calibrate(0);
+        s.memory = Some(ShardMemory::new(budget, Box::new(FakeProbe(used.clone()))));
         s.configure_eviction(EvictionConfig {
             policy,
             ..EvictionConfig::default()
@@ -477,21 +503,21 @@ mod tests {
         (s, used)
     }
 
-    fn fill(s: &mut Shard, used: &Cell<u64>, keys: usize, ttl: impl Fn(usize) -> u64) {
+    fn fill(s: &mut Shard, used: &Cell<i64>, keys: usize, ttl: impl Fn(usize) -> u64) {
         let now = now_ms();
         for i in 0..keys {
             s.dbs[i % 2].set(format!("k{i}").as_bytes(), Value::Int(1), Some(ttl(i)), now);
         }
-        used.set(s.key_count() as u64 * 10);
+        used.set(s.key_count() as i64 * 10);
     }
 
     /// Evicts through `make_room`, keeping the fake figure in step with the key count.
-    fn squeeze(s: &mut Shard, used: &Cell<u64>, to_keys: usize) {
+    fn squeeze(s: &mut Shard, used: &Cell<i64>, to_keys: usize) {
         while s.key_count() > to_keys {
             let before = s.key_count();
             s.evict_one(now_ms());
             assert!(s.key_count() < before, "nothing evicted");
-            used.set(s.key_count() as u64 * 10);
+            used.set(s.key_count() as i64 * 10);
         }
     }
 

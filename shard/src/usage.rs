@@ -41,11 +41,11 @@ impl Shard {
     fn measure_copy(&self, value: &Value) -> usize {
         match &self.memory {
             Some(memory) => {
-                let before = memory.used();
+                let before = memory.net();
                 let copy = value.clone();
-                let after = memory.used();
+                let after = memory.net();
                 drop(copy);
-                after.saturating_sub(before) as usize
+                (after - before).max(0) as usize
             }
             // No allocator figures (tests): count the boxed value only.
             None => std::mem::size_of_val(value),

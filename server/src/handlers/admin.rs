@@ -262,6 +262,7 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
             .shared
             .with_config(|c| (c.encoding_limits(), c.eviction(), c.maxmemory.0));
         s.local.shared.memory.set_limit(maxmemory);
+        crate::memory::calibrate(&s.local.shared);
         on_all_shards(&s.local, || ShardOp::SetLimits(limits)).await;
         on_all_shards(&s.local, || ShardOp::SetEviction(eviction)).await;
         return Reply::Ok;

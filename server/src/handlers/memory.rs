@@ -88,15 +88,13 @@ async fn stats(s: &mut Session) -> Reply {
     let peak = peak.max(f.allocated);
     let rss = super::admin::resident_memory();
     let int = |n: u64| Reply::Int(n as i64);
-    let mut out = vec![
+    let out = vec![
         ("peak.allocated", int(peak)),
         ("total.allocated", int(f.allocated)),
-        ("executors.allocated", int(f.executors)),
-        ("other.allocated", int(f.allocated.saturating_sub(f.executors))),
         ("keys.count", int(keys as u64)),
         (
             "keys.bytes-per-key",
-            int(f.executors.checked_div(keys as u64).unwrap_or(0)),
+            int(f.allocated.checked_div(keys as u64).unwrap_or(0)),
         ),
         ("peak.percentage", Reply::Double(percent(f.allocated, peak))),
         ("allocator.allocated", int(f.allocated)),
@@ -115,12 +113,19 @@ async fn stats(s: &mut Session) -> Reply {
         ("fragmentation.bytes", int(rss.saturating_sub(f.allocated))),
     ];
     let maxmemory = s.local.shared.memory.limit();
-    out.push(("maxmemory", int(maxmemory)));
-    Reply::Map(
-        out.into_iter()
-            .map(|(k, v)| (Reply::bulk(k), v))
-            .collect(),
-    )
+    let mut out: Vec<(Reply, Reply)> = out
+        .into_iter()
+        .map(|(k, v)| (Reply::bulk(k), v))
+        .collect();
+    out.push((Reply::bulk("maxmemory"), int(maxmemory)));
+    // Replies come back in shard order (this shard first, then the others in order).
+    let me = s.local.mesh.me();
+    let order = std::iter::once(me).chain((0..reports.len()).filter(|&i| i != me));
+    for (shard, report) in order.zip(&reports) {
+        let keys: usize = report.keyspace.iter().map(|k| k.0).sum();
+        out.push((Reply::bulk(format!("shard.{shard}.keys")), int(keys as u64)));
+    }
+    Reply::Map(out)
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
