@@ -11,7 +11,7 @@ use crate::client::Target;
 use crate::keys::KeyDist;
 use crate::request::{KeyFormat, MixSpec, ValueSize};
 use crate::run::RunConfig;
-use crate::{affinity, compare, latency, report, run, scale, Error};
+use crate::{affinity, compare, hitratio, latency, report, run, scale, Error};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +35,9 @@ enum Cmd {
     Scale(scale::ScaleArgs),
     /// Times single round trips (one request at a time) over one transport.
     Latency(latency::LatencyArgs),
+    /// Replays a Zipf cache trace against corekv's eviction policies and redis-server's
+    /// allkeys-lru/lfu at the same maxmemory; prints hit ratios side by side.
+    Hitratio(hitratio::HitRatioArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -245,6 +248,7 @@ where
         Cmd::Compare(a) => compare::main(&a, out)?,
         Cmd::Scale(a) => scale::main(&a, out)?,
         Cmd::Latency(a) => latency::main(&a, out)?,
+        Cmd::Hitratio(a) => hitratio::main(&a, out)?,
     }
     Ok(())
 }
