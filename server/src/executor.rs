@@ -181,7 +181,10 @@ async fn executor_main(
         Some(probe) => {
             shard.memory = Some(ShardMemory::new(shared.memory.clone(), Box::new(probe)));
         }
-        None => warn!(shard = me, "no allocator statistics: memory is not accounted"),
+        None => warn!(
+            shard = me,
+            "no allocator statistics: memory is not accounted"
+        ),
     }
     shard.configure_eviction(config.eviction());
     let local = Rc::new(Local {

@@ -95,9 +95,16 @@ fn every_policy_keeps_writing_within_the_limit() {
             }
         };
         assert!(evicted > 0, "{policy}: nothing evicted");
-        assert_eq!(keys + evicted, 15_000, "{policy}: keys lost other than by eviction");
+        assert_eq!(
+            keys + evicted,
+            15_000,
+            "{policy}: keys lost other than by eviction"
+        );
         // Eviction frees what is needed, not much more: the budget stays mostly used.
-        assert!(keys > 2_000, "{policy}: only {keys} keys kept in {DATA_BUDGET} bytes");
+        assert!(
+            keys > 2_000,
+            "{policy}: only {keys} keys kept in {DATA_BUDGET} bytes"
+        );
     }
 }
 
@@ -141,7 +148,12 @@ fn noeviction_refuses_growing_commands_with_redis_error() {
 fn volatile_policies_never_evict_persistent_keys() {
     let server = Server::corekv(2, &[]);
     let mut con = server.client();
-    for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
         limit_memory(&mut con, policy);
         write_keys(&mut con, "keep", 1_000, None);
         write_keys(&mut con, "tmp", 20_000, Some(&|_| 3600));
@@ -206,7 +218,10 @@ fn frequency_policies_keep_hot_keys() {
         }
         let kept = exists(&mut con, "hot", 0..300);
         let stats: Vec<redis::Value> = q(&mut con, &["MEMORY", "STATS"]);
-        assert!(kept >= 290, "{policy}: kept {kept} of 300 hot keys {stats:?}");
+        assert!(
+            kept >= 290,
+            "{policy}: kept {kept} of 300 hot keys {stats:?}"
+        );
     }
 }
 
@@ -244,19 +259,31 @@ fn memory_usage_and_object_replies_have_redis_types() {
         let _: usize = q(&mut con, &["HSET", "h", "f", "v"]);
         for key in ["s", "n", "l", "h"] {
             let usage: redis::Value = q(&mut con, &["MEMORY", "USAGE", key]);
-            assert!(matches!(usage, redis::Value::Int(n) if n > 0), "{key}: {usage:?}");
+            assert!(
+                matches!(usage, redis::Value::Int(n) if n > 0),
+                "{key}: {usage:?}"
+            );
             let usage: redis::Value = q(&mut con, &["MEMORY", "USAGE", key, "SAMPLES", "0"]);
-            assert!(matches!(usage, redis::Value::Int(n) if n > 0), "{key}: {usage:?}");
+            assert!(
+                matches!(usage, redis::Value::Int(n) if n > 0),
+                "{key}: {usage:?}"
+            );
         }
         let missing: redis::Value = q(&mut con, &["MEMORY", "USAGE", "missing"]);
         assert_eq!(missing, redis::Value::Nil);
         let idle: redis::Value = q(&mut con, &["OBJECT", "IDLETIME", "s"]);
         assert!(matches!(idle, redis::Value::Int(0..=2)), "{idle:?}");
-        let _: () = q(&mut con, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+        let _: () = q(
+            &mut con,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        );
         let freq: redis::Value = q(&mut con, &["OBJECT", "FREQ", "s"]);
         assert!(matches!(freq, redis::Value::Int(_)), "{freq:?}");
         let stats: redis::Value = q(&mut con, &["MEMORY", "STATS"]);
-        assert!(matches!(stats, redis::Value::Bulk(ref v) if v.len() > 10), "{stats:?}");
+        assert!(
+            matches!(stats, redis::Value::Bulk(ref v) if v.len() > 10),
+            "{stats:?}"
+        );
         let doctor: String = q(&mut con, &["MEMORY", "DOCTOR"]);
         assert!(doctor.starts_with("Hi Sam"), "{doctor}");
     }

@@ -72,7 +72,10 @@ impl Policy {
     fn volatile_only(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 }
@@ -338,10 +341,7 @@ impl Shard {
     /// and growing commands are refused once no shard can.
     fn stuck(&mut self, deny_oom: bool) -> Result<(), Reply> {
         self.set_stuck(true);
-        let all = self
-            .memory
-            .as_ref()
-            .is_some_and(|m| m.budget().all_stuck());
+        let all = self.memory.as_ref().is_some_and(|m| m.budget().all_stuck());
         if all && deny_oom {
             Err(oom())
         } else {
@@ -444,10 +444,16 @@ impl Shard {
         }
         let eviction = &mut self.eviction;
         for (i, db) in self.dbs.iter().enumerate() {
-            db.sample(config.samples.max(1), volatile, now, &mut self.rng, |k, e| {
-                let score = eviction.score(k, e, now);
-                eviction.offer(score, i, k);
-            });
+            db.sample(
+                config.samples.max(1),
+                volatile,
+                now,
+                &mut self.rng,
+                |k, e| {
+                    let score = eviction.score(k, e, now);
+                    eviction.offer(score, i, k);
+                },
+            );
         }
         while let Some(best) = self.eviction.pool.pop() {
             if self.dbs[best.db].peek(&best.key, now).is_none() {
@@ -572,7 +578,8 @@ mod tests {
         for _ in 0..10 {
             for i in 0..10 {
                 let key = format!("k{i}");
-                s.eviction.on_read(key.as_bytes(), None, now, &mut rand::thread_rng());
+                s.eviction
+                    .on_read(key.as_bytes(), None, now, &mut rand::thread_rng());
             }
         }
         squeeze(&mut s, &used, 50);
@@ -585,7 +592,8 @@ mod tests {
         s.eviction.on_write(0, b"new");
         for i in 0..100 {
             let key = format!("k{i}");
-            s.eviction.on_read(key.as_bytes(), None, now, &mut rand::thread_rng());
+            s.eviction
+                .on_read(key.as_bytes(), None, now, &mut rand::thread_rng());
         }
         s.evict_one(now);
         assert!(s.dbs[0].peek(b"new", 0).is_none());

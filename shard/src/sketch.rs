@@ -102,7 +102,9 @@ mod tests {
         // Many other keys make the sketch reset: the hot key's count halves.
         let mut h: u64 = 1;
         while s.estimate(hot) == 15 {
-            h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            h = h
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             s.increment(h);
         }
         assert!(s.estimate(hot) >= 7);

@@ -59,7 +59,15 @@ mod tests {
 
     #[test]
     fn size_classes_match_jemalloc() {
-        let classes = [(1, 8), (9, 16), (17, 32), (33, 48), (128, 128), (129, 160), (257, 320)];
+        let classes = [
+            (1, 8),
+            (9, 16),
+            (17, 32),
+            (33, 48),
+            (128, 128),
+            (129, 160),
+            (257, 320),
+        ];
         for (n, class) in classes {
             assert_eq!(alloc_size(n), class, "{n}");
         }

@@ -10,8 +10,8 @@ use corekv_shard::args::{float_arg, is};
 use corekv_shard::command::CommandSpec;
 use corekv_shard::{errors, glob, COMMANDS};
 
-use crate::memory::human_bytes;
 use crate::config::{canonical_name, SetError, ALIASES, FIXED};
+use crate::memory::human_bytes;
 use crate::ops::{on_all_shards, OpResult, ShardOp, ShardReport};
 use crate::session::Session;
 use crate::stats::CommandStats;

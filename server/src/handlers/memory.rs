@@ -84,7 +84,11 @@ async fn stats(s: &mut Session) -> Reply {
         .iter()
         .flat_map(|r| r.keyspace.iter().map(|k| k.0))
         .sum();
-    let peak = s.local.shared.peak_memory.load(std::sync::atomic::Ordering::Relaxed);
+    let peak = s
+        .local
+        .shared
+        .peak_memory
+        .load(std::sync::atomic::Ordering::Relaxed);
     let peak = peak.max(f.allocated);
     let rss = super::admin::resident_memory();
     let int = |n: u64| Reply::Int(n as i64);
@@ -109,14 +113,14 @@ async fn stats(s: &mut Session) -> Reply {
             "allocator-fragmentation.bytes",
             int(f.active.saturating_sub(f.allocated)),
         ),
-        ("fragmentation", Reply::Double(rss as f64 / f.allocated.max(1) as f64)),
+        (
+            "fragmentation",
+            Reply::Double(rss as f64 / f.allocated.max(1) as f64),
+        ),
         ("fragmentation.bytes", int(rss.saturating_sub(f.allocated))),
     ];
     let maxmemory = s.local.shared.memory.limit();
-    let mut out: Vec<(Reply, Reply)> = out
-        .into_iter()
-        .map(|(k, v)| (Reply::bulk(k), v))
-        .collect();
+    let mut out: Vec<(Reply, Reply)> = out.into_iter().map(|(k, v)| (Reply::bulk(k), v)).collect();
     out.push((Reply::bulk("maxmemory"), int(maxmemory)));
     // Replies come back in shard order (this shard first, then the others in order).
     let me = s.local.mesh.me();
@@ -137,7 +141,11 @@ fn doctor(s: &Session, f: &Figures) -> String {
     if f.allocated < 5 << 20 {
         return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".into();
     }
-    let peak = s.local.shared.peak_memory.load(std::sync::atomic::Ordering::Relaxed);
+    let peak = s
+        .local
+        .shared
+        .peak_memory
+        .load(std::sync::atomic::Ordering::Relaxed);
     let rss = super::admin::resident_memory();
     let mut issues = String::new();
     if peak as f64 > f.allocated as f64 * 1.5 {

@@ -3,11 +3,11 @@
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::evict::Policy;
 use crate::args::{int_arg, is};
 use crate::cmd::expiry::Unit;
 use crate::db::Entry;
 use crate::errors;
+use crate::evict::Policy;
 use crate::store::Ctx;
 use crate::value::Value;
 

@@ -3,8 +3,10 @@
 //! allkeys-lfu, all at the same maxmemory, and prints the hit ratios side by side with the
 //! server CPU each spent per request.
 //!
-//! The key space is sized to be `--oversize` times what fits: the run first measures how many
-//! keys redis-server holds in `--maxmemory` (or derives maxmemory from `--fit` keys).
+//! The key space is `--oversize` times what fits: the run first measures redis-server's memory
+//! per key of this shape and sets the data budget to `--fit` such keys. Each server then gets
+//! maxmemory = its own used_memory when empty + that budget, so both have the same memory for
+//! data whatever their fixed start-up footprint (corekv's is a few MB, redis-server's ~1 MB).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -42,7 +44,10 @@ pub struct HitRatioArgs {
     #[arg(long, default_value_t = 32)]
     pub value_size: usize,
     /// corekv policies to run, comma separated.
-    #[arg(long, default_value = "allkeys-lru,allkeys-lfu,allkeys-random,allkeys-tinylfu")]
+    #[arg(
+        long,
+        default_value = "allkeys-lru,allkeys-lfu,allkeys-random,allkeys-tinylfu"
+    )]
     pub policies: String,
     /// Requests per pipelined batch.
     #[arg(long, default_value_t = 64)]
@@ -87,7 +92,10 @@ fn spawn(program: &Path, args: &[String], port: u16) -> Result<Proc, Error> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(Error::Server(format!("{} did not start", program.display())))
+    Err(Error::Server(format!(
+        "{} did not start",
+        program.display()
+    )))
 }
 
 /// A blocking RESP connection that sends batches and reads their replies.
@@ -289,15 +297,22 @@ fn redis_args(port: u16) -> Vec<String> {
 }
 
 fn corekv_args(port: u16) -> Vec<String> {
-    ["--port", &port.to_string(), "--bind", "127.0.0.1", "--cores", "1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--cores",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
-/// maxmemory at which redis-server holds `--fit` keys of this shape: its empty figure plus
-/// the per-key cost measured by loading 50k keys.
-fn measure_maxmemory(redis: &Path, a: &HitRatioArgs) -> Result<u64, Error> {
+/// Memory for data in which redis-server holds `--fit` keys of this shape: its per-key cost
+/// measured by loading 50k keys.
+fn measure_budget(redis: &Path, a: &HitRatioArgs) -> Result<u64, Error> {
     let port = free_port()?;
     let proc = spawn(redis, &redis_args(port), port)?;
     let mut c = Conn::open(proc.port)?;
@@ -315,7 +330,7 @@ fn measure_maxmemory(redis: &Path, a: &HitRatioArgs) -> Result<u64, Error> {
         }
     }
     let per_key = (c.used_memory()? - empty) as f64 / sample as f64;
-    Ok(empty + (per_key * a.fit as f64) as u64)
+    Ok((per_key * a.fit as f64) as u64)
 }
 
 fn run_one(
@@ -323,14 +338,20 @@ fn run_one(
     args: Vec<String>,
     port: u16,
     policy: &str,
-    maxmemory: u64,
+    budget: u64,
     a: &HitRatioArgs,
     alpha: f64,
 ) -> Result<Outcome, Error> {
     let proc = spawn(program, &args, port)?;
     let mut c = Conn::open(proc.port)?;
+    let maxmemory = c.used_memory()? + budget;
     c.call(&[b"CONFIG", b"SET", b"maxmemory-policy", policy.as_bytes()])?;
-    c.call(&[b"CONFIG", b"SET", b"maxmemory", maxmemory.to_string().as_bytes()])?;
+    c.call(&[
+        b"CONFIG",
+        b"SET",
+        b"maxmemory",
+        maxmemory.to_string().as_bytes(),
+    ])?;
     replay(&mut c, a, alpha, proc.child.id())
 }
 
@@ -338,13 +359,14 @@ pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
     let corekv = find_corekv(a.corekv.as_deref())?;
     let redis = crate::server::find_program(&a.redis)
         .ok_or_else(|| Error::Usage(format!("{} not found", a.redis)))?;
-    let maxmemory = measure_maxmemory(&redis, a)?;
-    let w = |out: &mut dyn Write, s: String| out.write_all(s.as_bytes()).map_err(Error::io("write"));
+    let budget = measure_budget(&redis, a)?;
+    let w =
+        |out: &mut dyn Write, s: String| out.write_all(s.as_bytes()).map_err(Error::io("write"));
     w(
         out,
         format!(
-            "# hit ratio: {} requests, key space {} ({}x the {} keys redis-server fits), {}-byte values, maxmemory {} bytes, hits counted after {:.0}% warm-up\n",
-            a.requests, a.fit * a.oversize, a.oversize, a.fit, a.value_size, maxmemory, a.warmup * 100.0
+            "# hit ratio: {} requests, key space {} ({}x the {} keys redis-server fits), 16-byte keys, {}-byte values, maxmemory = empty used_memory + {} bytes for each server, hits counted after {:.0}% warm-up\n",
+            a.requests, a.fit * a.oversize, a.oversize, a.fit, a.value_size, budget, a.warmup * 100.0
         ),
     )?;
     w(out, "| alpha | server | policy | hit ratio | keys held | server CPU us/request |\n|---|---|---|---|---|---|\n".into())?;
@@ -367,7 +389,7 @@ pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
             } else {
                 redis_args(port)
             };
-            let o = run_one(program, args, port, policy, maxmemory, a, alpha)?;
+            let o = run_one(program, args, port, policy, budget, a, alpha)?;
             w(
                 out,
                 format!(
