@@ -73,6 +73,8 @@ impl Shared {
     /// Stops every executor: sets the flag and wakes each one.
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        // A script running forever would keep its executor from stopping.
+        corekv_script::busy::shutdown();
         let wakers = match self.stop_wakers.lock() {
             Ok(mut w) => std::mem::take(&mut *w),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -102,6 +104,10 @@ pub struct Local {
     pub shared: Arc<Shared>,
     /// Clients blocked on this shard's keys.
     pub blocking: RefCell<crate::blocking::Registry>,
+    pub pubsub: crate::pubsub::PubSub,
+    pub tracking: crate::tracking::Tracking,
+    /// Intents of multi-shard transactions on this shard.
+    pub locks: RefCell<crate::txn::Locks>,
 }
 
 /// Where an executor's listeners come from.
@@ -175,7 +181,9 @@ async fn executor_main(
     let config = shared.config();
     let mesh = Mesh::new(senders);
     let me = mesh.me();
+    let mesh_size = mesh.shards();
     let mut shard = Shard::new(me, config.databases);
+    shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
     match crate::memory::ThreadCounters::for_this_thread() {
         Some(probe) => {
@@ -187,6 +195,7 @@ async fn executor_main(
         ),
     }
     shard.configure_eviction(config.eviction());
+    shard.notify = config.notify_keyspace_events.0;
     let local = Rc::new(Local {
         shard: RefCell::new(shard),
         mesh,
@@ -194,8 +203,13 @@ async fn executor_main(
         command_stats: RefCell::new(CommandStats::new()),
         shared: shared.clone(),
         blocking: RefCell::default(),
+        pubsub: crate::pubsub::PubSub::new(me, mesh_size, config.pubsub_limit()),
+        tracking: Default::default(),
+        locks: RefCell::default(),
     });
+    crate::handlers::scripting::install(&local, &config);
     serve_mesh(&local, receivers);
+    glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
     glommio::spawn_local(active_expiry(local.clone())).detach();
 
     for addr in &listen.tcp {
@@ -254,16 +268,40 @@ fn serve_mesh(local: &Rc<Local>, mut receivers: Receivers<Envelope>) {
 fn handle_envelope(local: &Rc<Local>, env: Envelope) {
     match env {
         Envelope::Commands { commands, reply } => {
-            let replies = crate::router::execute_remote(local, commands);
-            // The requester may have gone (client disconnected): nothing to do then.
-            let _ = reply.send(replies);
+            crate::txn::serve_commands(local, commands, reply);
         }
+        Envelope::Txn(msg) => crate::txn::handle(local, msg),
         Envelope::Op { op, reply } => {
-            let _ = reply.send(ops::execute(local, op));
+            let result = ops::execute(local, op);
+            reply_settled(local, reply, result);
         }
         Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
         Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
+        Envelope::Publish(deliveries) => local.pubsub.deliver(deliveries),
+        Envelope::Invalidate { deliveries, ack } => {
+            local.pubsub.deliver(deliveries);
+            let _ = ack.send(());
+        }
     }
+}
+
+/// Answers a remote request, after the invalidations its writes caused have reached their
+/// clients' executors (in a task of its own, so this peer's next requests run meanwhile).
+pub fn reply_settled<T: 'static>(
+    local: &Rc<Local>,
+    reply: futures_channel::oneshot::Sender<T>,
+    value: T,
+) {
+    if !local.tracking.has_unsettled() {
+        let _ = reply.send(value);
+        return;
+    }
+    let local = local.clone();
+    glommio::spawn_local(async move {
+        crate::tracking::settle(&local).await;
+        let _ = reply.send(value);
+    })
+    .detach();
 }
 
 /// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
@@ -279,6 +317,7 @@ fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKi
                 let settings = ShmSettings {
                     ring_size: c.shm_ring_size.0 as usize,
                     spin: Duration::from_micros(c.shm_spin_us),
+                    output_limit: c.shm_output_limit.0 as usize,
                 };
                 (c.shm_path.clone(), settings)
             });
@@ -348,6 +387,10 @@ async fn active_expiry(local: Rc<Local>) {
         }
         let more = local.shard.borrow_mut().active_expire(tick / 8);
         let more = crate::memory::tick(&local, tick / 8) || more;
+        crate::pubsub::keyspace::drain(&local);
+        if local.tracking.has_unsettled() {
+            crate::tracking::settle(&local).await;
+        }
         if more {
             // More to expire: yield to clients, then go on without waiting a whole tick.
             glommio::yield_if_needed().await;

@@ -9,9 +9,13 @@ mod handlers;
 mod memory;
 mod mesh;
 mod ops;
+mod pubsub;
+mod push;
 mod router;
 mod session;
 mod stats;
+mod tracking;
+mod txn;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

@@ -79,6 +79,12 @@ pub enum ShardOp {
     },
     /// New eviction settings (CONFIG SET maxmemory-policy...).
     SetEviction(corekv_shard::evict::EvictionConfig),
+    /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
+    ReloadPubSub,
+    /// Client-side caching's table changes and lookups.
+    Tracking(crate::tracking::TrackingOp),
+    /// Subscription counts changed on one executor (every executor keeps them all).
+    Interest(Vec<crate::pubsub::InterestChange>),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -117,6 +123,10 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    // Keys it found expired (RANDOMKEY, Snapshot...) raise `expired` now.
+    local.shard.borrow_mut().collect_expired();
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     result
 }
 
@@ -168,6 +178,8 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     d.clear();
                 }),
             }
+            drop(shard);
+            crate::tracking::flushed(local);
             OpResult::Done
         }
         ShardOp::RandomKey { db } => {
@@ -223,7 +235,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let db = &mut shard.dbs[db];
             for (key, entry) in entries {
                 match entry {
-                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    Some(e) => {
+                        db.set(&key, e.value, Some(e.expire_at), now);
+                    }
                     None => {
                         db.remove(&key, now);
                     }
@@ -252,6 +266,19 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         ),
         ShardOp::SetEviction(config) => {
             local.shard.borrow_mut().configure_eviction(config);
+            OpResult::Done
+        }
+        ShardOp::ReloadPubSub => {
+            let (notify, limit) = local
+                .shared
+                .with_config(|c| (c.notify_keyspace_events.0, c.pubsub_limit()));
+            local.shard.borrow_mut().notify = notify;
+            local.pubsub.limit.set(limit);
+            OpResult::Done
+        }
+        ShardOp::Tracking(op) => crate::tracking::execute(local, op),
+        ShardOp::Interest(changes) => {
+            local.pubsub.apply(&changes);
             OpResult::Done
         }
         ShardOp::Report => {

@@ -22,7 +22,9 @@ use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
 use crate::ops::shard_unavailable;
+use crate::pubsub;
 use crate::session::{ReplyMode, Session};
+use crate::txn;
 
 enum Slot {
     Ready(Reply),
@@ -98,6 +100,9 @@ impl Router {
         let rest: Vec<Vec<Bytes>> = commands.collect();
         batch.extend(rest);
         flush(s, out).await;
+        if s.local.tracking.has_unsettled() {
+            crate::tracking::settle(&s.local).await;
+        }
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
         s.router.blocked.take()
@@ -130,9 +135,10 @@ fn take_silence(s: &mut Session) -> bool {
     }
 }
 
-async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
+pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     let Some(id) = lookup_id(&args[0]) else {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, unknown_command(&args), out);
     };
     let spec = &COMMANDS[id];
@@ -141,14 +147,17 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, errors::wrong_arity(spec.name), out);
     }
     if let Err(e) = spec.check_subcommand(&args) {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, e, out);
     }
     if !s.authenticated && !spec.has_flag("no_auth") {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(
             s,
             silent,
@@ -156,8 +165,38 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             out,
         );
     }
+    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args)
+    {
+        if let Some(busy) = busy_shard(s, spec, &args) {
+            let silent = take_silence(s);
+            return ready(s, silent, busy, out);
+        }
+    }
+    if s.subscriptions.is_some()
+        && pubsub::client::in_subscribed_mode(s)
+        && !pubsub::client::allowed_when_subscribed(spec.name)
+    {
+        let silent = take_silence(s);
+        return ready(
+            s,
+            silent,
+            pubsub::client::refused_when_subscribed(spec, &args),
+            out,
+        );
+    }
+    if s.local.pubsub.monitoring.get() {
+        pubsub::monitor::feed(s, spec, &args);
+    }
+    if s.tracking.is_some() {
+        crate::tracking::before_command(s, spec, &args).await;
+    }
     s.info.borrow_mut().last_command = spec.name;
-    if spec.blocking {
+    if s.txn.multi.is_some() && !txn::runs_in_multi(spec.name) {
+        let silent = take_silence(s);
+        let reply = txn::queue(s, id, args);
+        return ready(s, silent, reply, out);
+    }
+    if spec.blocking && !s.txn.in_exec {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
             return run_blocking(s, id, args, timeout, out).await;
         }
@@ -167,32 +206,86 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
             let slot = command::stat_slot(id, &args);
-            let reply = handlers::run(s, id, args).await;
+            let reply = if spec.name == "exec" {
+                txn::exec(s, out).await
+            } else {
+                handlers::run(s, id, args).await
+            };
             let failed = reply.as_ref().is_some_and(Reply::is_error);
             s.local.command_stats.borrow_mut().count(slot, failed);
             let silent = match reply {
                 None => true,
                 Some(_) => take_silence(s),
             };
+            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
+                // Pushes this command queued (subscribe confirmations, a message published
+                // to itself) go before its reply, as in Redis.
+                queue.set_proto(s.proto);
+                queue.take_into(out);
+            }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
             }
         }
         Route::Shard(_) | Route::Split(..) => {
             let silent = take_silence(s);
+            if s.shards() > 1 && handlers::scripting::is_script(spec) {
+                return run_script(s, id, args, silent, out).await;
+            }
             match owner(s, spec, &args) {
-                Owner::One(shard) => run_on(s, shard, id, args, silent, out),
+                Owner::One(shard) => {
+                    // The hot path's only scheduler cost: one branch while no intent exists.
+                    if shard == s.local.mesh.me()
+                        && !s.txn.held
+                        && !s.local.locks.borrow().is_idle()
+                    {
+                        txn::wait_keys(&s.local, id, &args).await;
+                    }
+                    run_on(s, shard, id, args, silent, out)
+                }
                 Owner::Many => match spec.route {
-                    Route::Split(_, merge) => split(s, id, args, merge, silent, out),
+                    Route::Split(_, merge) if s.txn.held => split(s, id, args, merge, silent, out),
+                    Route::Split(_, merge) => split_atomic(s, id, args, merge, silent, out).await,
                     _ => {
                         flush(s, out).await;
-                        let reply = handlers::cross_shard(s, id, args).await;
+                        let reply = cross_shard_atomic(s, id, args).await;
                         ready(s, silent, reply, out);
                     }
                 },
             }
         }
     }
+}
+
+/// A script runs on its declared keys' shard, or with every shard held when it needs more
+/// (see [`handlers::scripting`]).
+async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, out: &mut Vec<u8>) {
+    let me = s.local.mesh.me();
+    let owner = if handlers::scripting::known_spanning(&args) {
+        Owner::Many
+    } else {
+        owner(s, &COMMANDS[id], &args)
+    };
+    let reply = match owner {
+        Owner::One(shard) if shard == me => {
+            if !s.txn.held {
+                txn::wait_keys(&s.local, id, &args).await;
+            }
+            execute_local(&s.local, s.db, id, &args, s.now_ms)
+        }
+        Owner::One(shard) => {
+            flush(s, out).await;
+            run_on_shard(&s.local, shard, s.db, id, args.clone()).await
+        }
+        Owner::Many => Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS),
+    };
+    let reply = if corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+        flush(s, out).await;
+        handlers::scripting::finish(s, id, &args, reply).await
+    } else {
+        reply
+    };
+    ready(s, silent, reply, out);
 }
 
 /// Runs a blocking command's first attempt; if it has nothing to serve, the batch stops and
@@ -208,7 +301,7 @@ async fn run_blocking(
     let silent = take_silence(s);
     let reply = match owner(s, &COMMANDS[id], &args) {
         Owner::One(shard) => run_on_shard(&s.local, shard, s.db, id, args.clone()).await,
-        Owner::Many => handlers::cross_shard(s, id, args.clone()).await,
+        Owner::Many => cross_shard_atomic(s, id, args.clone()).await,
     };
     if reply.is_null() {
         s.router.blocked = Some(Blocked {
@@ -220,6 +313,14 @@ async fn run_blocking(
         });
     } else {
         ready(s, silent, reply, out);
+    }
+}
+
+/// The BUSY error if a shard this command needs is running a script past the threshold.
+fn busy_shard(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    match (spec.route, owner(s, spec, args)) {
+        (Route::Server, _) | (_, Owner::Many) => corekv_script::busy::check_all(s.shards()),
+        (_, Owner::One(shard)) => corekv_script::busy::check(shard),
     }
 }
 
@@ -254,6 +355,7 @@ fn run_on(
     out: &mut Vec<u8>,
 ) {
     if shard == s.local.mesh.me() {
+        s.local.tracking.writer.set(s.id);
         let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
         return ready(s, silent, reply, out);
     }
@@ -264,6 +366,7 @@ fn run_on(
         id: id as u16,
         db: s.db as u16,
         args,
+        client: s.id,
     });
     outbox.targets.push(Target {
         slot,
@@ -271,19 +374,12 @@ fn run_on(
     });
 }
 
-/// Splits a multi-key command by shard; each part runs where its keys live.
-fn split(
-    s: &mut Session,
-    id: usize,
-    args: Vec<Bytes>,
-    merge: Merge,
-    silent: bool,
-    out: &mut Vec<u8>,
-) {
+/// A split command's part for each shard (empty where it has no key): its arguments, and the
+/// ordinals of its keys in the whole command.
+fn split_parts(s: &Session, id: usize, args: &[Bytes]) -> Vec<(Vec<Bytes>, Vec<usize>)> {
     let spec = &COMMANDS[id];
     let step = spec.keys.step.max(1) as usize;
     let shards = s.shards();
-    let key_count = spec.keys.positions(args.len()).count();
     let mut parts: Vec<(Vec<Bytes>, Vec<usize>)> =
         (0..shards).map(|_| (Vec::new(), Vec::new())).collect();
     for (ordinal, pos) in spec.keys.positions(args.len()).enumerate() {
@@ -294,19 +390,42 @@ fn split(
         part.0.extend_from_slice(&args[pos..pos + step]);
         part.1.push(ordinal);
     }
+    parts
+}
+
+/// The merge's starting value.
+fn merge_start(merge: Merge, id: usize, args: &[Bytes]) -> Slot {
     let acc = match merge {
         Merge::SumInts => Reply::Int(0),
         Merge::AllOk => Reply::Ok,
-        Merge::Gather => Reply::Array(vec![Reply::Nil; key_count]),
+        Merge::Gather => Reply::Array(vec![
+            Reply::Nil;
+            COMMANDS[id].keys.positions(args.len()).count()
+        ]),
     };
+    Slot::Merging { merge, acc }
+}
+
+/// Splits a multi-key command by shard; each part runs where its keys live. Inside a hold
+/// (EXEC) this is already isolated; [`split_atomic`] is the form outside one.
+fn split(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    merge: Merge,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    let parts = split_parts(s, id, &args);
     let slot = s.router.slots.len();
-    s.router.slots.push((silent, Slot::Merging { merge, acc }));
+    s.router.slots.push((silent, merge_start(merge, id, &args)));
     let me = s.local.mesh.me();
     for (shard, (part_args, positions)) in parts.into_iter().enumerate() {
         if part_args.is_empty() {
             continue;
         }
         if shard == me {
+            s.local.tracking.writer.set(s.id);
             let reply = execute_local(&s.local, s.db, id, &part_args, s.now_ms);
             merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
         } else {
@@ -315,6 +434,7 @@ fn split(
                 id: id as u16,
                 db: s.db as u16,
                 args: part_args,
+                client: s.id,
             });
             outbox.targets.push(Target {
                 slot,
@@ -325,6 +445,69 @@ fn split(
     if s.router.slots.len() == 1 && !s.router.outboxes.iter().any(|o| !o.commands.is_empty()) {
         encode_ready(s, out);
     }
+}
+
+/// A split command whose keys span shards, atomic and isolated: each shard's part runs as
+/// soon as the scheduler grants its keys there, and the keys stay held until every part ran.
+async fn split_atomic(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    merge: Merge,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    // Earlier commands of this client on these keys run first.
+    flush(s, out).await;
+    let step = COMMANDS[id].keys.step.max(1) as usize;
+    let mut positions = Vec::new();
+    let mut plan = Vec::new();
+    for (shard, (part_args, ordinals)) in split_parts(s, id, &args).into_iter().enumerate() {
+        if part_args.is_empty() {
+            continue;
+        }
+        let keys = part_args[1..].iter().step_by(step).cloned().collect();
+        let command = RemoteCommand {
+            id: id as u16,
+            db: s.db as u16,
+            args: part_args,
+            client: s.id,
+        };
+        plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
+        positions.push(ordinals);
+    }
+    let (hold, replies) = txn::Hold::acquire_running(&s.local, plan).await;
+    hold.release().await;
+    let mut merged = merge_start(merge, id, &args);
+    for (mut reply, ordinals) in replies.into_iter().zip(positions) {
+        let part = reply.pop().unwrap_or_else(shard_unavailable);
+        merge_into(&mut merged, part, Some(&ordinals));
+    }
+    let reply = match merged {
+        Slot::Ready(r) | Slot::Merging { acc: r, .. } => r,
+        Slot::Waiting => shard_unavailable(),
+    };
+    ready(s, silent, reply, out);
+}
+
+/// A command whose keys span shards (RENAME, COPY, SMOVE, the *STORE commands...) with its
+/// keys held for its whole run; SORT with BY/GET patterns holds every shard.
+async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+    if s.txn.held {
+        return handlers::cross_shard(s, id, args).await;
+    }
+    let spec = &COMMANDS[id];
+    let claim = if spec.name.starts_with("sort") && sort::uses_patterns(&args) {
+        txn::Claim::All
+    } else {
+        txn::Claim::Keys(spec.key_positions(&args).map(|p| args[p].clone()).collect())
+    };
+    let hold = txn::Hold::acquire(&s.local, claim).await;
+    s.txn.held = true;
+    let reply = handlers::cross_shard(s, id, args).await;
+    s.txn.held = false;
+    hold.release().await;
+    reply
 }
 
 fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
@@ -365,16 +548,25 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .borrow_mut()
         .count(command::stat_slot(id, args), reply.is_error());
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     reply
 }
 
-/// Executes a squashed batch that another executor sent here.
-pub fn execute_remote(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+/// Executes a squashed batch that another executor sent here (once no transaction holds its
+/// keys) or a transaction holder's commands.
+pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+    if commands.is_empty() {
+        return Vec::new();
+    }
     let start = Instant::now();
     let now_ms = corekv_shard::now_ms();
     let replies = commands
         .iter()
-        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms))
+        .map(|c| {
+            local.tracking.writer.set(c.client);
+            execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms)
+        })
         .collect();
     local
         .command_stats
@@ -409,7 +601,7 @@ pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
         let rx = s
             .local
             .mesh
-            .send_commands(shard, outbox.commands)
+            .send_commands(shard, outbox.commands, s.txn.held)
             .await
             .ok();
         waiting.push((outbox.targets, rx));
@@ -453,14 +645,16 @@ pub async fn run_on_shard(
     args: Vec<Bytes>,
 ) -> Reply {
     if shard == local.mesh.me() {
+        local.tracking.writer.set(0);
         return execute_local(local, db, id, &args, corekv_shard::now_ms());
     }
     let command = RemoteCommand {
         id: id as u16,
         db: db as u16,
         args,
+        client: 0,
     };
-    match local.mesh.send_commands(shard, vec![command]).await {
+    match local.mesh.send_commands(shard, vec![command], false).await {
         Ok(rx) => rx
             .await
             .ok()

@@ -15,6 +15,8 @@ use tracing::debug;
 use crate::blocking;
 use crate::clients::ClientInfo;
 use crate::executor::Local;
+use crate::pubsub::client::Subscriptions;
+use crate::push::{self, PushQueue};
 use crate::router::Router;
 
 /// Most commands taken from one read for one batch.
@@ -42,6 +44,12 @@ pub struct Session {
     /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
     pub now_ms: u64,
     pub router: Router,
+    /// Out-of-band messages for this client (pub/sub, MONITOR), once it has asked for any.
+    pub push: Option<Rc<PushQueue>>,
+    pub subscriptions: Option<Box<Subscriptions>>,
+    /// CLIENT TRACKING settings, while on.
+    pub tracking: Option<Box<crate::tracking::ClientTracking>>,
+    pub txn: crate::txn::ClientTxn,
 }
 
 impl Session {
@@ -109,7 +117,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         created: now,
         last_active: now,
         last_command: "NULL",
-        multi: false,
+        multi: -1,
         no_evict: false,
         // Shared-memory clients arrive over a Unix socket too.
         is_unix: io.transport().kind() != TransportKind::Tcp,
@@ -128,18 +136,25 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         closing: false,
         now_ms: 0,
         router: Router::new(local.mesh.shards()),
+        push: None,
+        subscriptions: None,
+        tracking: None,
+        txn: Default::default(),
     };
     drop(config);
 
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     loop {
         // Commands left over from a batch that blocked run before anything new is read.
+        let queue = session.push.clone();
         let read = async {
-            if batch.is_empty() {
-                Some(io.read_batch(&mut batch, MAX_BATCH).await)
-            } else {
-                Some(Ok(()))
+            if !batch.is_empty() {
+                return Some(Ok(()));
             }
+            Some(match &queue {
+                None => io.read_batch(&mut batch, MAX_BATCH).await,
+                Some(q) => push::read_or_deliver(&mut io, &mut batch, MAX_BATCH, q).await,
+            })
         };
         let killed = async {
             let _ = (&mut kill_rx).await;
@@ -181,10 +196,25 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 blocking::Outcome::Gone => break,
             }
         }
-        if io.flush().await.is_err() || session.closing || session.info.borrow().killed {
+        let flushed = match &session.push {
+            None => io.flush().await.is_ok(),
+            Some(queue) => {
+                // Pushes queued during the batch follow its replies. A subscriber that stops
+                // reading may be killed (output limit) while the write waits.
+                queue.take_into(&mut io.out);
+                let killed = async {
+                    let _ = (&mut kill_rx).await;
+                    false
+                };
+                futures_lite::future::or(async { io.flush().await.is_ok() }, killed).await
+            }
+        };
+        if !flushed || session.closing || session.info.borrow().killed {
             break;
         }
     }
+    crate::txn::reset(&mut session);
+    crate::pubsub::client::disconnect(&mut session).await;
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);
 }

@@ -47,6 +47,16 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// Clients watching keys of this database (WATCH).
+    pub watchers: crate::watch::Watchers,
+    /// Whether expired keys are kept in `expired_log` (someone listens for `expired` events).
+    pub(crate) log_expired: bool,
+    /// Keys expired since the shard last turned them into events.
+    pub(crate) expired_log: Vec<Bytes>,
+    /// Set by the server while clients track keys of this shard (client-side caching).
+    pub track_writes: bool,
+    /// Keys written since the server last sent their invalidations (while `track_writes`).
+    pub written: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -74,6 +84,12 @@ impl Db {
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
         }
+        if !self.watchers.is_empty() {
+            self.watchers.touch(key);
+        }
+        if self.track_writes {
+            self.written.push(Bytes::copy_from_slice(key));
+        }
     }
 
     /// Looks a key up for reading, removing it first if it has expired. One hash lookup:
@@ -84,7 +100,7 @@ impl Db {
     }
 
     /// Position of a live key in the table; an expired one is removed on the way.
-    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+    pub(crate) fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let index = self.keys.get_index_of(key)?;
         if self.keys[index].is_expired(now_ms) {
             self.expire_index(index);
@@ -98,7 +114,15 @@ impl Db {
             self.volatile.swap_remove(&key);
             self.expired_keys += 1;
             self.write_hook(&key);
+            if self.log_expired {
+                self.expired_log.push(key);
+            }
         }
+    }
+
+    /// The entry at a position [`Db::live_index`] returned.
+    pub(crate) fn entry_at(&mut self, index: usize) -> Option<&mut Entry> {
+        self.keys.get_index_mut(index).map(|(_, e)| e)
     }
 
     /// Looks a key up without expiring it or touching its access time (SCAN, KEYS, TYPE checks).
@@ -124,8 +148,9 @@ impl Db {
     }
 
     /// Sets a key's value. `expire_at`: `Some(0)` clears the expiry, `Some(t)` sets it, `None`
-    /// keeps an existing key's expiry (KEEPTTL, and in-place updates).
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) {
+    /// keeps an existing key's expiry (KEEPTTL, and in-place updates). Returns true when the
+    /// key was created.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) -> bool {
         let found = self.live_index(key, now_ms);
         self.write_hook(key);
         let access = clock_secs(now_ms);
@@ -141,6 +166,7 @@ impl Db {
                     entry.expire_at = at;
                     self.track_volatile(key, was, at);
                 }
+                false
             }
             None => {
                 let at = expire_at.unwrap_or(0);
@@ -158,6 +184,7 @@ impl Db {
                         freq_minutes: crate::evict::lfu_minutes(now_ms),
                     },
                 );
+                true
             }
         }
     }
@@ -190,6 +217,12 @@ impl Db {
     /// Removes a key; returns its entry if it existed and was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         self.expire_if_due(key, now_ms);
+        self.delete(key)
+    }
+
+    /// Removes a key even if it is due to expire (Redis's `dbDelete`, which a `*STORE` of an
+    /// empty result calls without looking the destination up); returns its entry.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.keys.swap_remove(key)?;
         if entry.expire_at != 0 {
             self.volatile.swap_remove(key);
@@ -200,6 +233,10 @@ impl Db {
 
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
+        if !self.watchers.is_empty() {
+            let keys = &self.keys;
+            self.watchers.touch_existing(|k| keys.contains_key(k));
+        }
         let n = self.keys.len();
         self.keys = IndexMap::default();
         self.volatile = IndexSet::default();

@@ -19,6 +19,7 @@ pub mod store;
 pub mod types;
 pub mod usage;
 pub mod value;
+pub mod watch;
 
 pub use command::{lookup, lookup_id, CommandSpec, Merge, Route, COMMANDS};
 pub use store::{now_ms, Ctx, Shard, ShardStats};

@@ -1,6 +1,7 @@
 //! Server configuration: one table of settings, each readable from the JSON file, from a
 //! command-line flag (which wins), and through CONFIG GET / CONFIG SET.
 
+mod pubsub;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use corekv_shard::evict::{EvictionConfig, Policy};
 use corekv_shard::types::EncodingLimits;
 use serde::Deserialize;
 
+pub use pubsub::{KeyspaceEvents, OutputBufferLimits};
 pub use values::{Flag, MemSize, Octal, SettingValue};
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +135,9 @@ settings! {
     shm_ring_size: "shm-ring-size", MemSize = MemSize(1024 * 1024), false;
     /// Microseconds a shared-memory connection polls its ring before sleeping.
     shm_spin_us: "shm-spin-us", u64 = 50, true;
+    /// Reply bytes a shared-memory client may leave unread (its full ring plus what waits to
+    /// enter it) before it is disconnected; 0 means no limit. Applies to new connections.
+    shm_output_limit: "shm-output-limit", MemSize = MemSize(256 * 1024 * 1024), true;
     /// Memory limit for data; 0 means no limit.
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.
@@ -169,6 +174,14 @@ settings! {
     stream_node_max_entries: "stream-node-max-entries", usize = 100, true;
     /// Most bytes in one stream node.
     stream_node_max_bytes: "stream-node-max-bytes", usize = 4096, true;
+    /// Milliseconds a script may run before other clients get BUSY and SCRIPT KILL / FUNCTION
+    /// KILL may stop it (`lua-time-limit` is the old name).
+    busy_reply_threshold: "busy-reply-threshold", u64 = 5000, true;
+    /// Keyspace notification classes (Redis's letters: K E g $ l s h z x e t m d n A).
+    notify_keyspace_events: "notify-keyspace-events", KeyspaceEvents = KeyspaceEvents::default(), true;
+    /// Output limits per client class: `<class> <hard> <soft> <soft-seconds>`...; the pubsub
+    /// class bounds what a subscriber may have queued.
+    client_output_buffer_limit: "client-output-buffer-limit", OutputBufferLimits = OutputBufferLimits::default(), true;
 }
 
 /// Eviction policies, in the order Redis lists them in its error text.
@@ -194,6 +207,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// The current name of a setting given by an old one.
@@ -213,16 +227,21 @@ pub const FIXED: &[(&str, &str)] = &[
     ("dbfilename", "dump.rdb"),
     ("timeout", "0"),
     ("tcp-keepalive", "300"),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
     ("slowlog-log-slower-than", "10000"),
-    ("notify-keyspace-events", ""),
     ("cluster-enabled", "no"),
 ];
 
 impl Config {
+    /// The pubsub class of `client-output-buffer-limit`, as subscribers' queues apply it.
+    pub fn pubsub_limit(&self) -> crate::push::OutputLimit {
+        let l = self.client_output_buffer_limit.pubsub;
+        crate::push::OutputLimit {
+            hard: l.hard,
+            soft: l.soft,
+            soft_seconds: l.soft_seconds,
+        }
+    }
+
     /// The encoding thresholds every shard applies.
     pub fn encoding_limits(&self) -> EncodingLimits {
         EncodingLimits {

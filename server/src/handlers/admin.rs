@@ -265,6 +265,8 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
         crate::memory::calibrate(&s.local.shared);
         on_all_shards(&s.local, || ShardOp::SetLimits(limits)).await;
         on_all_shards(&s.local, || ShardOp::SetEviction(eviction)).await;
+        corekv_script::busy::set_threshold(s.local.shared.with_config(|c| c.busy_reply_threshold));
+        on_all_shards(&s.local, || ShardOp::ReloadPubSub).await;
         return Reply::Ok;
     }
     if is(sub, "resetstat") && args.len() == 2 {

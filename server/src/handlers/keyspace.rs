@@ -8,6 +8,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::args::{is, parse_i64};
 use corekv_shard::cmd::keys::parse_copy_options;
+use corekv_shard::notify::NotifyFlags;
 use corekv_shard::{errors, slot};
 use rand::Rng;
 
@@ -32,7 +33,16 @@ pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
         _ => return errors::syntax(),
     }
     let db = (!all).then_some(s.db);
+    // Every shard held, so no multi-shard transaction sees half of the flush (inside EXEC the
+    // shards are held already).
+    let hold = match s.txn.held {
+        true => None,
+        false => Some(crate::txn::Hold::acquire(&s.local, crate::txn::Claim::All).await),
+    };
     on_all_shards(&s.local, || ShardOp::Flush { db }).await;
+    if let Some(hold) = hold {
+        hold.release().await;
+    }
     Reply::Ok
 }
 
@@ -168,6 +178,12 @@ pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Re
         replace: true,
     };
     on_shard(&s.local, shard_of(s, dst), put).await;
+    let mut shard = s.local.shard.borrow_mut();
+    shard.raise(s.db, NotifyFlags::NEW, "new", dst);
+    shard.raise(s.db, NotifyFlags::GENERIC, "rename_from", src);
+    shard.raise(s.db, NotifyFlags::GENERIC, "rename_to", dst);
+    drop(shard);
+    crate::pubsub::keyspace::drain(&s.local);
     if only_if_absent {
         Reply::Int(1)
     } else {
@@ -187,6 +203,10 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         key: args[1].clone(),
     };
     let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, &args[1]), peek).await else {
+        let mut shard = s.local.shard.borrow_mut();
+        shard.raise(s.db, NotifyFlags::KEY_MISS, "keymiss", &args[1]);
+        drop(shard);
+        crate::pubsub::keyspace::drain(&s.local);
         return Reply::Int(0);
     };
     let db = opts.db.unwrap_or(s.db);
@@ -197,7 +217,16 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         replace: opts.replace,
     };
     match on_shard(&s.local, shard_of(s, &args[2]), put).await {
-        OpResult::Int(n) => Reply::Int(n),
+        OpResult::Int(n) => {
+            if n == 1 {
+                let mut shard = s.local.shard.borrow_mut();
+                shard.raise(db, NotifyFlags::NEW, "new", &args[2]);
+                shard.raise(db, NotifyFlags::GENERIC, "copy_to", &args[2]);
+                drop(shard);
+                crate::pubsub::keyspace::drain(&s.local);
+            }
+            Reply::Int(n)
+        }
         _ => crate::ops::shard_unavailable(),
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::cmd::sort;
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{command, now_ms, slot, COMMANDS};
 
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
@@ -77,7 +78,14 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         }
     }
     let reply = command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
-    if !spec.is_write() || reply.is_error() {
+    // Its keyspace notifications are raised on this executor's shard once its effects are
+    // stored (a failed write stores nothing, so raises nothing).
+    let events = scratch.take_events();
+    if reply.is_error() {
+        return reply;
+    }
+    if !spec.is_write() {
+        publish(s, events);
         return reply;
     }
 
@@ -104,5 +112,13 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
+    publish(s, events);
     reply
+}
+
+/// Raises the scratch shard's events on this executor's shard and publishes them now (a
+/// server command is not followed by the drain that ends a shard command).
+fn publish(s: &Session, events: Vec<KeyEvent>) {
+    s.local.shard.borrow_mut().append_events(events);
+    crate::pubsub::keyspace::drain(&s.local);
 }
