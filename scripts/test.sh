@@ -30,3 +30,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-targets -- --test-threads=4
+echo "== real-world scripts: BullMQ"
+scripts/bullmq/run.sh

@@ -68,6 +68,8 @@ impl Shared {
     /// Stops every executor: sets the flag and wakes each one.
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        // A script running forever would keep its executor from stopping.
+        corekv_script::busy::shutdown();
         let wakers = match self.stop_wakers.lock() {
             Ok(mut w) => std::mem::take(&mut *w),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -176,6 +178,7 @@ async fn executor_main(
     let me = mesh.me();
     let mesh_size = mesh.shards();
     let mut shard = Shard::new(me, config.databases);
+    shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
     shard.notify = config.notify_keyspace_events.0;
     let local = Rc::new(Local {
@@ -189,6 +192,7 @@ async fn executor_main(
         tracking: Default::default(),
         locks: RefCell::default(),
     });
+    crate::handlers::scripting::install(&local, &config);
     serve_mesh(&local, receivers);
     glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
     glommio::spawn_local(active_expiry(local.clone())).detach();
@@ -298,6 +302,7 @@ fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKi
                 let settings = ShmSettings {
                     ring_size: c.shm_ring_size.0 as usize,
                     spin: Duration::from_micros(c.shm_spin_us),
+                    output_limit: c.shm_output_limit.0 as usize,
                 };
                 (c.shm_path.clone(), settings)
             });

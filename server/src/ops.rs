@@ -62,6 +62,11 @@ pub enum ShardOp {
         db: usize,
         entries: Vec<(Bytes, Option<Entry>)>,
     },
+    /// Keyspace events a multi-shard command raised on keys this shard owns: published from
+    /// here, in order with the keys' other events.
+    Raise {
+        events: Vec<corekv_shard::notify::KeyEvent>,
+    },
     /// Register a blocked client's waiter on this shard (serving it at once if it can).
     Block {
         waiter: crate::blocking::Waiter,
@@ -116,6 +121,8 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    // Keys it found expired (RANDOMKEY, Snapshot...) raise `expired` now.
+    local.shard.borrow_mut().collect_expired();
     crate::pubsub::keyspace::drain(local);
     crate::tracking::drain(local);
     result
@@ -234,6 +241,10 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     }
                 }
             }
+            OpResult::Done
+        }
+        ShardOp::Raise { events } => {
+            local.shard.borrow_mut().append_events(events);
             OpResult::Done
         }
         ShardOp::Block { waiter } => {

@@ -165,6 +165,13 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             out,
         );
     }
+    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args)
+    {
+        if let Some(busy) = busy_shard(s, spec, &args) {
+            let silent = take_silence(s);
+            return ready(s, silent, busy, out);
+        }
+    }
     if s.subscriptions.is_some()
         && pubsub::client::in_subscribed_mode(s)
         && !pubsub::client::allowed_when_subscribed(spec.name)
@@ -210,11 +217,13 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
-            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
-                // Pushes this command queued (subscribe confirmations, a message published
-                // to itself) go before its reply, as in Redis.
-                queue.set_proto(s.proto);
-                queue.take_into(out);
+            if let Some(queue) = &s.push {
+                queue.set_proto(s.proto); // HELLO may have switched it
+                if spec.group == "pubsub" {
+                    // Pushes this command queued (subscribe confirmations, a message
+                    // published to itself) go before its reply, as in Redis.
+                    queue.take_into(out);
+                }
             }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
@@ -222,6 +231,9 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         }
         Route::Shard(_) | Route::Split(..) => {
             let silent = take_silence(s);
+            if s.shards() > 1 && handlers::scripting::is_script(spec) {
+                return run_script(s, id, args, silent, out).await;
+            }
             match owner(s, spec, &args) {
                 Owner::One(shard) => {
                     // The hot path's only scheduler cost: one branch while no intent exists.
@@ -245,6 +257,37 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// A script runs on its declared keys' shard, or with every shard held when it needs more
+/// (see [`handlers::scripting`]).
+async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, out: &mut Vec<u8>) {
+    let me = s.local.mesh.me();
+    let owner = if handlers::scripting::known_spanning(&args) {
+        Owner::Many
+    } else {
+        owner(s, &COMMANDS[id], &args)
+    };
+    let reply = match owner {
+        Owner::One(shard) if shard == me => {
+            if !s.txn.held {
+                txn::wait_keys(&s.local, id, &args).await;
+            }
+            execute_local(&s.local, s.db, id, &args, s.now_ms)
+        }
+        Owner::One(shard) => {
+            flush(s, out).await;
+            run_on_shard(&s.local, shard, s.db, id, args.clone()).await
+        }
+        Owner::Many => Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS),
+    };
+    let reply = if corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+        flush(s, out).await;
+        handlers::scripting::finish(s, id, &args, reply).await
+    } else {
+        reply
+    };
+    ready(s, silent, reply, out);
 }
 
 /// Runs a blocking command's first attempt; if it has nothing to serve, the batch stops and
@@ -272,6 +315,14 @@ async fn run_blocking(
         });
     } else {
         ready(s, silent, reply, out);
+    }
+}
+
+/// The BUSY error if a shard this command needs is running a script past the threshold.
+fn busy_shard(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    match (spec.route, owner(s, spec, args)) {
+        (Route::Server, _) | (_, Owner::Many) => corekv_script::busy::check_all(s.shards()),
+        (_, Owner::One(shard)) => corekv_script::busy::check(shard),
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::{LazyLock, OnceLock};
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, geo, hash, hll, keys, list, pubsub, set, sort, stream, strings, zset};
+use crate::cmd::{
+    bitmap, geo, hash, hll, keys, list, pubsub, scripting, set, sort, stream, strings, zset,
+};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -297,6 +299,7 @@ pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
         stream::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,
+        scripting::COMMANDS,
     ]
     .concat()
 });

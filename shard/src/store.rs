@@ -24,6 +24,8 @@ pub struct ShardStats {
 
 pub struct Shard {
     pub id: usize,
+    /// How many shards the server has (scripts check which shard owns a key they call).
+    pub shard_count: usize,
     pub dbs: Vec<Db>,
     pub stats: ShardStats,
     pub rng: SmallRng,
@@ -46,6 +48,7 @@ impl Shard {
     pub fn new(id: usize, databases: usize) -> Shard {
         Shard {
             id,
+            shard_count: 1,
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_entropy(),
@@ -62,6 +65,7 @@ impl Shard {
     pub fn scratch(&mut self) -> Shard {
         Shard {
             id: self.id,
+            shard_count: self.shard_count,
             dbs: (0..self.dbs.len()).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_rng(&mut self.rng).unwrap_or_else(|_| SmallRng::seed_from_u64(0)),
@@ -112,8 +116,8 @@ impl Shard {
         false
     }
 
-    /// Takes the events raised since the last call, in the order they happened (keys expired
-    /// lazily since the last event included). What the publisher calls after commands and ops.
+    /// Takes the events raised since the last call, in the order they happened, keys expired
+    /// since the last event included (`events` holds them too once a command or op ended).
     pub fn take_events(&mut self) -> Vec<KeyEvent> {
         self.collect_expired();
         std::mem::take(&mut self.events)
@@ -126,10 +130,9 @@ impl Shard {
     }
 
     /// Records an event if its class is on. Keys that expired before it are raised first, so
-    /// `expired` comes before the events of the command that found the key expired. The server
-    /// raises the events of its cross-shard commands with it.
+    /// `expired` comes before the events of the command that found the key expired.
     #[inline]
-    pub fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+    pub(crate) fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
         if self.notify.wants(class) {
             self.record(db, class, event, key);
         }
@@ -157,7 +160,8 @@ impl Shard {
         });
     }
 
-    /// Appends events raised elsewhere (a scratch shard's), after this shard's own.
+    /// Appends events raised elsewhere (a multi-shard command's, on keys this shard owns), after
+    /// this shard's own.
     pub fn append_events(&mut self, events: Vec<KeyEvent>) {
         if !events.is_empty() {
             self.collect_expired();
@@ -185,14 +189,21 @@ impl Shard {
     /// Makes the databases log expired keys exactly while `expired` events are wanted: the
     /// flags are a public field the server may change at any time, so this is checked (one
     /// comparison) before commands and active expiry run.
+    #[inline]
     fn sync_expiry_log(&mut self) {
         let wanted = self.notify.wants(NotifyFlags::EXPIRED);
         if wanted != self.expiry_logged {
-            self.collect_expired();
-            self.expiry_logged = wanted;
-            for db in &mut self.dbs {
-                db.log_expired = wanted;
-            }
+            self.log_expiry(wanted);
+        }
+    }
+
+    #[cold]
+    fn log_expiry(&mut self, on: bool) {
+        self.expiry_logged = on;
+        for db in &mut self.dbs {
+            db.log_expired = on;
+            // Switched off: what was logged is no longer wanted.
+            db.expired_log.clear();
         }
     }
 

@@ -134,6 +134,9 @@ settings! {
     shm_ring_size: "shm-ring-size", MemSize = MemSize(1024 * 1024), false;
     /// Microseconds a shared-memory connection polls its ring before sleeping.
     shm_spin_us: "shm-spin-us", u64 = 50, true;
+    /// Reply bytes a shared-memory client may leave unread (its full ring plus what waits to
+    /// enter it) before it is disconnected; 0 means no limit. Applies to new connections.
+    shm_output_limit: "shm-output-limit", MemSize = MemSize(256 * 1024 * 1024), true;
     /// Memory limit for data; 0 means no limit.
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.
@@ -166,6 +169,9 @@ settings! {
     stream_node_max_entries: "stream-node-max-entries", usize = 100, true;
     /// Most bytes in one stream node.
     stream_node_max_bytes: "stream-node-max-bytes", usize = 4096, true;
+    /// Milliseconds a script may run before other clients get BUSY and SCRIPT KILL / FUNCTION
+    /// KILL may stop it (`lua-time-limit` is the old name).
+    busy_reply_threshold: "busy-reply-threshold", u64 = 5000, true;
     /// Keyspace notification classes (Redis's letters: K E g $ l s h z x e t m d n A).
     notify_keyspace_events: "notify-keyspace-events", KeyspaceEvents = KeyspaceEvents::default(), true;
     /// Output limits per client class: `<class> <hard> <soft> <soft-seconds>`...; the pubsub
@@ -193,6 +199,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// The current name of a setting given by an old one.

@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod keyspace;
 mod pubsub;
+pub mod scripting;
 mod spanning;
 mod tracking;
 

@@ -11,10 +11,10 @@ use corekv_shard::slot;
 use futures_channel::oneshot;
 
 use super::locks::ShardClaim;
-use super::serve::{self, ParkRequest, TxnMsg};
+use super::serve::{self, ParkReply, ParkRequest, TxnMsg};
 use crate::executor::Local;
 use crate::mesh::{Envelope, RemoteCommand};
-use crate::ops::shard_unavailable;
+use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::router::{execute_local, run_commands};
 
 /// The global order of multi-shard operations: older transactions are granted first.
@@ -65,7 +65,7 @@ impl Claim {
 struct Parked {
     shard: usize,
     requests: mpsc::Sender<ParkRequest>,
-    replies: mpsc::Receiver<Reply>,
+    replies: mpsc::Receiver<ParkReply>,
 }
 
 /// Intents held by one transaction. Release with [`Hold::release`]; dropping a hold releases
@@ -104,7 +104,6 @@ impl Hold {
     /// Like [`Hold::acquire`] with every involved shard held whole (the coordinator's own
     /// shard always is), and every remote one parked, so [`Hold::execute`] can run commands
     /// synchronously (scripts).
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
     pub async fn acquire_sync(local: &Rc<Local>, claim: Claim) -> Hold {
         let shards = local.mesh.shards();
         let mut list: Vec<usize> = claim.per_shard(shards).iter().map(|(s, _)| *s).collect();
@@ -193,25 +192,6 @@ impl Hold {
         self.shards.contains(&shard)
     }
 
-    /// Runs commands on a held shard (a hop unless it is this one); they skip the lock check.
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
-    pub async fn run(&self, shard: usize, commands: Vec<RemoteCommand>) -> Vec<Reply> {
-        let local = &self.local;
-        if shard == local.mesh.me() {
-            return run_commands(local, commands);
-        }
-        let n = commands.len();
-        let (tx, rx) = oneshot::channel();
-        let msg = TxnMsg::Run {
-            commands,
-            reply: tx,
-        };
-        match local.mesh.send(shard, Envelope::Txn(msg)).await {
-            Ok(()) => rx.await.unwrap_or_else(|_| unavailable(n)),
-            Err(_) => unavailable(n),
-        }
-    }
-
     /// Makes every held remote shard serve [`Hold::execute`]: each blocks its thread in a
     /// loop until this hold is released.
     async fn park(&mut self) {
@@ -242,7 +222,6 @@ impl Hold {
 
     /// Runs one command synchronously on a held shard: this one, or a parked one (holds from
     /// [`Hold::acquire_sync`]). For plain functions such as a script's `redis.call`.
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
     pub fn execute(&self, shard: usize, db: usize, id: usize, args: &[Bytes]) -> Reply {
         if shard == self.local.mesh.me() && self.holds(shard) {
             return execute_local(&self.local, db, id, args, corekv_shard::now_ms());
@@ -259,10 +238,25 @@ impl Hold {
         if parked.requests.send(ParkRequest::Run(command)).is_err() {
             return shard_unavailable();
         }
-        parked
-            .replies
-            .recv()
-            .unwrap_or_else(|_| shard_unavailable())
+        match parked.replies.recv() {
+            Ok(ParkReply::Reply(reply)) => reply,
+            _ => shard_unavailable(),
+        }
+    }
+
+    /// Runs a whole-shard operation synchronously on a held shard (a script's cross-shard
+    /// command snapshots its keys' entries and stores them back this way). `None` when the
+    /// shard is not held for synchronous use.
+    pub fn execute_op(&self, shard: usize, op: ShardOp) -> Option<OpResult> {
+        if shard == self.local.mesh.me() && self.holds(shard) {
+            return Some(crate::ops::execute(&self.local, op));
+        }
+        let parked = self.parked.iter().find(|p| p.shard == shard)?;
+        parked.requests.send(ParkRequest::Op(op)).ok()?;
+        match parked.replies.recv() {
+            Ok(ParkReply::Op(result)) => Some(result),
+            _ => None,
+        }
     }
 
     /// Releases every intent: waiting commands and transactions go on.

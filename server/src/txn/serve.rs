@@ -14,6 +14,7 @@ use futures_channel::oneshot;
 use super::locks::ShardClaim;
 use crate::executor::Local;
 use crate::mesh::RemoteCommand;
+use crate::ops::{OpResult, ShardOp};
 use crate::router::run_commands;
 
 /// Scheduler messages between a coordinator and a shard it involves.
@@ -37,7 +38,7 @@ pub enum TxnMsg {
     Park {
         txid: u64,
         requests: mpsc::Receiver<ParkRequest>,
-        replies: mpsc::Sender<Reply>,
+        replies: mpsc::Sender<ParkReply>,
     },
     Release {
         txid: u64,
@@ -59,7 +60,15 @@ pub enum TxnMsg {
 /// What a synchronous holder sends to a parked shard.
 pub enum ParkRequest {
     Run(RemoteCommand),
+    /// A whole-shard operation (a script's cross-shard command snapshots and stores entries).
+    Op(ShardOp),
     Release,
+}
+
+/// A parked shard's answer to a [`ParkRequest`].
+pub enum ParkReply {
+    Reply(Reply),
+    Op(OpResult),
 }
 
 pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
@@ -160,12 +169,18 @@ fn park(
     local: &Local,
     txid: u64,
     requests: mpsc::Receiver<ParkRequest>,
-    replies: mpsc::Sender<Reply>,
+    replies: mpsc::Sender<ParkReply>,
 ) {
-    while let Ok(ParkRequest::Run(command)) = requests.recv() {
-        let reply = run_commands(local, vec![command])
-            .pop()
-            .unwrap_or_else(crate::ops::shard_unavailable);
+    loop {
+        let reply = match requests.recv() {
+            Ok(ParkRequest::Run(command)) => ParkReply::Reply(
+                run_commands(local, vec![command])
+                    .pop()
+                    .unwrap_or_else(crate::ops::shard_unavailable),
+            ),
+            Ok(ParkRequest::Op(op)) => ParkReply::Op(crate::ops::execute(local, op)),
+            Ok(ParkRequest::Release) | Err(_) => break,
+        };
         if replies.send(reply).is_err() {
             break;
         }

@@ -84,6 +84,39 @@ impl Server {
         )
     }
 
+    /// Starts corekv that also serves shared-memory clients (rings of `ring`, e.g. "64kb") on
+    /// a socket in a fresh temporary directory; returns the server and the socket's path.
+    pub fn corekv_with_shm(cores: usize, ring: &str, extra: &[&str]) -> (Server, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "corekv-shm-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shm.sock");
+        let mut args = vec![
+            "--shm-path",
+            path.to_str().unwrap(),
+            "--shm-perm",
+            "700",
+            "--shm-ring-size",
+            ring,
+        ];
+        args.extend_from_slice(extra);
+        let server = Server::corekv(cores, &args);
+        // TCP answering does not mean executor 0 has bound the shm socket yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (server, path)
+    }
+
     /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.
     pub fn corekv_with_unix(cores: usize) -> Server {
         let dir = std::env::temp_dir().join(format!(

@@ -10,6 +10,7 @@ pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod scripting;
 pub mod set;
 pub mod sort;
 pub mod stream;
