@@ -135,6 +135,11 @@ impl Server {
                 "700",
             ],
         );
+        // Executor 0 binds the socket; the TCP listeners may answer before it has.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         s.unix = Some(path);
         s
     }
