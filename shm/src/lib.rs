@@ -33,6 +33,20 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The async client has the same methods as `async fn`s and runs on any executor (a thread of
+//! this crate wakes parked tasks when the server rings, see [`async_client`]):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), corekv_shm::ShmError> {
+//! use corekv_shm::AsyncShmConnection;
+//!
+//! let mut con = AsyncShmConnection::connect("/run/corekv/shm.sock").await?;
+//! let job = con.command(&[b"BLPOP", b"jobs", b"0"]).await?; // other tasks run meanwhile
+//! # let _ = job;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod async_client;
 pub mod client;
