@@ -123,6 +123,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         is_unix: io.transport().kind() != TransportKind::Tcp,
         killed: false,
         kill_switch: Some(kill_tx),
+        push: Default::default(),
     }));
     local.clients.borrow_mut().insert(info.clone());
     let mut session = Session {
