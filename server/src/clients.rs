@@ -31,6 +31,59 @@ pub struct ClientInfo {
     pub killed: bool,
     /// Wakes the session's pending read when it is killed.
     pub kill_switch: Option<oneshot::Sender<()>>,
+    pub push: PushInfo,
+}
+
+/// What CLIENT LIST shows of a client's subscriptions, MONITOR and tracking.
+#[derive(Debug, Clone, Copy)]
+pub struct PushInfo {
+    pub channels: usize,
+    pub patterns: usize,
+    pub shard_channels: usize,
+    pub monitor: bool,
+    pub tracking: bool,
+    pub bcast: bool,
+    /// The REDIRECT target's id while tracking (0 without one); -1 when not tracking.
+    pub redirect: i64,
+}
+
+impl Default for PushInfo {
+    fn default() -> Self {
+        PushInfo {
+            channels: 0,
+            patterns: 0,
+            shard_channels: 0,
+            monitor: false,
+            tracking: false,
+            bcast: false,
+            redirect: -1,
+        }
+    }
+}
+
+impl PushInfo {
+    /// CLIENT LIST's flag letters (Redis's order), or `N` for none.
+    fn flags(&self, unix: bool, no_evict: bool) -> String {
+        let p = self;
+        let subscribed = p.channels + p.patterns + p.shard_channels > 0;
+        let flags: String = [
+            (p.monitor, 'O'),
+            (subscribed, 'P'),
+            (p.tracking, 't'),
+            (p.bcast, 'B'),
+            (unix, 'U'),
+            (no_evict, 'e'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, c)| *c)
+        .collect();
+        if flags.is_empty() {
+            "N".into()
+        } else {
+            flags
+        }
+    }
 }
 
 impl ClientInfo {
@@ -55,12 +108,9 @@ impl ClientInfo {
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
-        let flags = match (self.no_evict, self.is_unix) {
-            (true, _) => "e",
-            _ => "N",
-        };
+        let p = &self.push;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -68,10 +118,14 @@ impl ClientInfo {
             show(&self.name),
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            flags,
+            p.flags(self.is_unix, self.no_evict),
             self.db,
+            p.channels,
+            p.patterns,
+            p.shard_channels,
             self.multi,
             self.last_command,
+            p.redirect,
             self.resp,
             show(&self.lib_name),
             show(&self.lib_ver),

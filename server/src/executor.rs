@@ -277,8 +277,7 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
         }
         Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
         Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
-        Envelope::Publish(deliveries) => local.pubsub.deliver(deliveries),
-        Envelope::Invalidate { deliveries, ack } => {
+        Envelope::Publish { deliveries, ack } | Envelope::Invalidate { deliveries, ack } => {
             local.pubsub.deliver(deliveries);
             let _ = ack.send(());
         }

@@ -38,8 +38,12 @@ pub enum Envelope {
     UnixClient(AcceptedUnixStream),
     /// A shared-memory client (its Unix socket), handed over the same way.
     ShmClient(AcceptedUnixStream),
-    /// Pub/sub messages for this executor's subscribers, in publish order.
-    Publish(Vec<crate::pubsub::Delivery>),
+    /// Pub/sub messages for this executor's subscribers, in publish order; `ack` once they
+    /// are queued.
+    Publish {
+        deliveries: Vec<crate::pubsub::Delivery>,
+        ack: oneshot::Sender<()>,
+    },
     /// Invalidations for this executor's tracking clients; `ack` once they are queued.
     Invalidate {
         deliveries: Vec<crate::pubsub::Delivery>,

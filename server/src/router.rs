@@ -103,6 +103,10 @@ impl Router {
         if s.local.tracking.has_unsettled() {
             crate::tracking::settle(&s.local).await;
         }
+        if s.publish_mark != 0 {
+            let mark = mem::take(&mut s.publish_mark);
+            s.local.pubsub.wait_delivered(mark).await;
+        }
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
         s.router.blocked.take()

@@ -47,6 +47,9 @@ pub struct Session {
     /// Out-of-band messages for this client (pub/sub, MONITOR), once it has asked for any.
     pub push: Option<Rc<PushQueue>>,
     pub subscriptions: Option<Box<Subscriptions>>,
+    /// Messages this client published to other executors in this batch (see
+    /// `PubSub::wait_delivered`); 0 when none.
+    pub publish_mark: u64,
     /// CLIENT TRACKING settings, while on.
     pub tracking: Option<Box<crate::tracking::ClientTracking>>,
     pub txn: crate::txn::ClientTxn,
@@ -123,6 +126,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         is_unix: io.transport().kind() != TransportKind::Tcp,
         killed: false,
         kill_switch: Some(kill_tx),
+        push: Default::default(),
     }));
     local.clients.borrow_mut().insert(info.clone());
     let mut session = Session {
@@ -138,6 +142,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         router: Router::new(local.mesh.shards()),
         push: None,
         subscriptions: None,
+        publish_mark: 0,
         tracking: None,
         txn: Default::default(),
     };

@@ -329,6 +329,12 @@ pub async fn start(s: &mut Session, settings: ClientTracking) {
     } else {
         Vec::new()
     };
+    {
+        let mut info = s.info.borrow_mut();
+        info.push.tracking = true;
+        info.push.bcast = settings.bcast;
+        info.push.redirect = settings.redirect.map_or(0, |(id, _)| id as i64);
+    }
     s.tracking = Some(Box::new(settings));
     on_all_shards(&s.local, || {
         ShardOp::Tracking(TrackingOp::Start {
@@ -343,6 +349,12 @@ pub async fn start(s: &mut Session, settings: ClientTracking) {
 pub async fn stop(s: &mut Session) {
     if s.tracking.take().is_none() {
         return;
+    }
+    {
+        let mut info = s.info.borrow_mut();
+        info.push.tracking = false;
+        info.push.bcast = false;
+        info.push.redirect = -1;
     }
     let client = s.id;
     on_all_shards(&s.local, || ShardOp::Tracking(TrackingOp::Stop { client })).await;

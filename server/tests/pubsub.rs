@@ -381,3 +381,34 @@ fn monitor_streams_commands_from_every_core() {
     assert_eq!(tails, want);
     assert!(monitor.read_within(Duration::from_millis(100)).is_none());
 }
+
+#[test]
+fn client_list_shows_subscriptions_monitor_and_tracking() {
+    let server = Server::corekv(2, &[]);
+    let mut sub = RespConn::connect(server.port);
+    sub.call(&["SUBSCRIBE", "a"]);
+    sub.call(&["SUBSCRIBE", "b"]);
+    sub.call(&["PSUBSCRIBE", "p*"]);
+    sub.call(&["SSUBSCRIBE", "s"]);
+    let mut tracker = RespConn::connect(server.port);
+    tracker.call(&["CLIENT", "TRACKING", "ON", "BCAST"]);
+    let mut monitor = RespConn::connect(server.port);
+    monitor.call(&["MONITOR"]);
+    let mut admin = RespConn::connect(server.port);
+    let list = match admin.call(&["CLIENT", "LIST"]) {
+        Frame::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let line = |flags: &str| {
+        list.lines()
+            .find(|l| l.contains(&format!(" flags={flags} ")))
+    };
+    let subscriber = line("P").unwrap_or_else(|| panic!("no subscriber line in {list}"));
+    assert!(subscriber.contains(" sub=2 psub=1 ssub=1 "), "{subscriber}");
+    // Tracking without REDIRECT shows redir=0, as in Redis.
+    assert!(
+        line("tB").is_some_and(|l| l.contains(" redir=0 ")),
+        "{list}"
+    );
+    assert!(line("O").is_some(), "{list}");
+}

@@ -35,7 +35,12 @@ pub async fn publish(s: &mut Session, args: &[Bytes]) -> Reply {
     } else {
         Kind::Channel
     };
+    let before = s.local.pubsub.enqueued();
     let receivers = s.local.pubsub.publish(kind, &args[1], &args[2]);
+    if s.local.pubsub.enqueued() != before {
+        // Other executors receive it: the batch's replies wait for their acknowledgement.
+        s.publish_mark = s.local.pubsub.enqueued();
+    }
     s.local.pubsub.wait_backlog().await;
     Reply::Int(receivers)
 }

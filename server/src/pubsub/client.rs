@@ -68,6 +68,14 @@ impl Subscriptions {
         }
     }
 
+    /// Shows the counts in CLIENT LIST.
+    fn show(&self, info: &mut crate::clients::ClientInfo) {
+        info.push.channels = self.channels.len();
+        info.push.patterns = self.patterns.len();
+        info.push.shard_channels = self.shard.len();
+        info.push.monitor = self.monitor;
+    }
+
     fn names(&self, kind: Kind) -> Vec<Bytes> {
         match kind {
             Kind::Channel => self.channels.iter().cloned().collect(),
@@ -127,6 +135,7 @@ pub async fn subscribe(s: &mut Session, kind: Kind, names: &[Bytes]) {
             queue.push(&Reply::Push(vec![confirm, name, count]), limit);
         }
     }
+    subs.show(&mut s.info.borrow_mut());
     announce(&s.local, changes).await;
 }
 
@@ -160,6 +169,7 @@ pub async fn unsubscribe(s: &mut Session, kind: Kind, names: &[Bytes]) {
             queue.push(&f, limit);
         }
     }
+    subs.show(&mut s.info.borrow_mut());
     announce(&s.local, changes).await;
 }
 
@@ -204,6 +214,7 @@ pub async fn forget(s: &mut Session) {
         changes.extend(remove(s, kind, &names.unwrap_or_default()));
     }
     s.subscriptions = None;
+    Subscriptions::default().show(&mut s.info.borrow_mut());
     announce(&s.local, changes).await;
 }
 

@@ -80,8 +80,12 @@ pub struct PubSub {
     /// `client-output-buffer-limit pubsub`, copied from the config.
     pub limit: Cell<OutputLimit>,
     flusher: Cell<Option<Waker>>,
-    /// Publishers waiting for the outboxes to drain.
-    drained: RefCell<Vec<Waker>>,
+    /// Messages ever put in an outbox, and how many of them the receiving executors have
+    /// acknowledged (queued for their subscribers).
+    enqueued: Cell<u64>,
+    acked: Cell<u64>,
+    /// Publishers waiting for the flusher's progress (backlog, acknowledgements).
+    progress: RefCell<Vec<Waker>>,
     /// This executor's clients that have a push queue, by id (invalidation receivers).
     queues: RefCell<HashMap<u64, Rc<PushQueue>>>,
 }
@@ -107,7 +111,9 @@ impl PubSub {
             monitoring: Cell::new(false),
             limit: Cell::new(limit),
             flusher: Cell::new(None),
-            drained: RefCell::default(),
+            enqueued: Cell::new(0),
+            acked: Cell::new(0),
+            progress: RefCell::default(),
             queues: RefCell::default(),
         }
     }
@@ -129,6 +135,7 @@ impl PubSub {
         }
         st.outbox[executor].push(delivery);
         st.backlog += 1;
+        self.enqueued.set(self.enqueued.get() + 1);
         if let Some(w) = self.flusher.take() {
             w.wake();
         }
@@ -241,6 +248,7 @@ impl PubSub {
                     message: message.clone(),
                 });
                 st.backlog += 1;
+                self.enqueued.set(self.enqueued.get() + 1);
                 remote = true;
             }
         }
@@ -312,11 +320,28 @@ impl PubSub {
 
     /// Waits while the outboxes hold too much (a publisher faster than the mesh).
     pub async fn wait_backlog(&self) {
+        self.wait_for(|| self.state.borrow().backlog < MAX_BACKLOG)
+            .await
+    }
+
+    /// How many messages have been put in outboxes so far: a mark for [`wait_delivered`].
+    pub fn enqueued(&self) -> u64 {
+        self.enqueued.get()
+    }
+
+    /// Waits until every message outboxed before `mark` is queued for its subscribers on
+    /// their executors. A publisher waits so before its PUBLISH replies leave: as in Redis,
+    /// a client that saw the reply finds the message already on the subscribers' connections.
+    pub async fn wait_delivered(&self, mark: u64) {
+        self.wait_for(|| self.acked.get() >= mark).await
+    }
+
+    async fn wait_for(&self, done: impl Fn() -> bool) {
         poll_fn(|cx| {
-            if self.state.borrow().backlog < MAX_BACKLOG {
+            if done() {
                 Poll::Ready(())
             } else {
-                self.drained.borrow_mut().push(cx.waker().clone());
+                self.progress.borrow_mut().push(cx.waker().clone());
                 Poll::Pending
             }
         })
@@ -328,7 +353,9 @@ static MESSAGE: Bytes = Bytes::from_static(b"message");
 static PMESSAGE: Bytes = Bytes::from_static(b"pmessage");
 static SMESSAGE: Bytes = Bytes::from_static(b"smessage");
 
-/// Sends every non-empty outbox as one mesh message per executor, whenever there are some.
+/// Sends every non-empty outbox as one mesh message per executor, whenever there are some,
+/// and waits for the receivers' acknowledgements before the next round (meanwhile new
+/// messages gather into the next, larger batch).
 pub async fn flusher(local: Rc<Local>) {
     let pubsub = &local.pubsub;
     loop {
@@ -341,20 +368,29 @@ pub async fn flusher(local: Rc<Local>) {
             }
         })
         .await;
-        let executors = pubsub.state.borrow().outbox.len();
-        for executor in 0..executors {
-            let batch = {
-                let mut st = pubsub.state.borrow_mut();
-                let batch = std::mem::take(&mut st.outbox[executor]);
-                st.backlog -= batch.len();
-                batch
-            };
-            if !batch.is_empty() {
-                // Fails only while shutting down.
-                let _ = local.mesh.send(executor, Envelope::Publish(batch)).await;
+        let (batches, upto) = {
+            let mut st = pubsub.state.borrow_mut();
+            st.backlog = 0;
+            let batches: Vec<Vec<Delivery>> = st.outbox.iter_mut().map(std::mem::take).collect();
+            (batches, pubsub.enqueued.get())
+        };
+        let mut acks = Vec::new();
+        for (executor, deliveries) in batches.into_iter().enumerate() {
+            if deliveries.is_empty() {
+                continue;
+            }
+            let (ack, done) = futures_channel::oneshot::channel();
+            let env = Envelope::Publish { deliveries, ack };
+            // Fails only while shutting down.
+            if local.mesh.send(executor, env).await.is_ok() {
+                acks.push(done);
             }
         }
-        for w in pubsub.drained.borrow_mut().drain(..) {
+        for done in acks {
+            let _ = done.await;
+        }
+        pubsub.acked.set(upto);
+        for w in pubsub.progress.borrow_mut().drain(..) {
             w.wake();
         }
     }
