@@ -913,3 +913,143 @@ mod tests {
         assert_eq!([draw(), draw(), draw()], [40.0, 85.0, 36.0]);
     }
 }
+
+#[cfg(test)]
+mod engine_tests {
+    use super::*;
+
+    /// A keyspace of one string per key, enough to see what scripts send and get back.
+    #[derive(Default)]
+    struct FakeHost {
+        calls: Vec<Vec<Bytes>>,
+        values: HashMap<Bytes, Bytes>,
+    }
+
+    impl Host for FakeHost {
+        fn call(&mut self, args: &[Bytes], read_only: bool) -> (Reply, bool) {
+            self.calls.push(args.to_vec());
+            match (&args[0][..], args.len()) {
+                (b"GET", 2) => (
+                    self.values
+                        .get(&args[1])
+                        .cloned()
+                        .map_or(Reply::Nil, Reply::Bulk),
+                    false,
+                ),
+                (b"SET", 3) if read_only => (
+                    Reply::error("ERR Write commands are not allowed from read-only scripts."),
+                    false,
+                ),
+                (b"SET", 3) => {
+                    self.values.insert(args[1].clone(), args[2].clone());
+                    (Reply::Ok, true)
+                }
+                _ => (
+                    Reply::error("ERR Unknown Redis command called from script"),
+                    false,
+                ),
+            }
+        }
+
+        fn command_exists(&self, name: &[u8]) -> bool {
+            name == b"GET" || name == b"SET"
+        }
+    }
+
+    const LIMITS: RunLimits = RunLimits {
+        shard: MAX_TEST_SHARD,
+        busy_after: Duration::from_secs(5),
+    };
+    const MAX_TEST_SHARD: usize = busy::MAX_SHARDS - 1;
+
+    fn eval(engine: &mut Engine, host: &mut FakeHost, body: &str, keys: &[&str]) -> Reply {
+        let body = Bytes::from(body.to_string());
+        let keys: Vec<Bytes> = keys.iter().map(|k| Bytes::from(k.to_string())).collect();
+        engine.eval(host, LIMITS, ScriptRef::Body(&body), false, &keys, &[])
+    }
+
+    #[test]
+    fn calls_reach_the_host_and_replies_convert_back() {
+        let mut engine = Engine::new().unwrap();
+        let mut host = FakeHost::default();
+        let reply = eval(
+            &mut engine,
+            &mut host,
+            "redis.call('SET', KEYS[1], 42) return {redis.call('GET', KEYS[1]), redis.call('GET', 'none')}",
+            &["k"],
+        );
+        assert_eq!(reply, Reply::Array(vec![Reply::bulk("42"), Reply::Nil]));
+        assert_eq!(
+            host.calls[0],
+            vec![Bytes::from("SET"), Bytes::from("k"), Bytes::from("42")]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_script_and_line() {
+        let mut engine = Engine::new().unwrap();
+        let mut host = FakeHost::default();
+        let body = "local x = 1\nreturn redis.call('NOPE')";
+        let sha = sha1_hex(body.as_bytes());
+        assert_eq!(
+            eval(&mut engine, &mut host, body, &[]),
+            Reply::error(format!(
+                "ERR Unknown Redis command called from script script: {sha}, on @user_script:2."
+            ))
+        );
+        let reply = eval(&mut engine, &mut host, "return +", &[]);
+        assert!(
+            matches!(reply, Reply::Error(e) if e.starts_with("ERR Error compiling script (new function): user_script:1:"))
+        );
+    }
+
+    #[test]
+    fn read_only_scripts_and_unknown_shas() {
+        let mut engine = Engine::new().unwrap();
+        let mut host = FakeHost::default();
+        let body = Bytes::from("#!lua flags=no-writes\nreturn redis.call('SET', 'k', 'v')");
+        let reply = engine.eval(&mut host, LIMITS, ScriptRef::Body(&body), false, &[], &[]);
+        assert!(
+            matches!(reply, Reply::Error(e) if e.starts_with("ERR Write commands are not allowed from read-only scripts."))
+        );
+        let write = Bytes::from("#!lua\nreturn 1");
+        let reply = engine.eval(&mut host, LIMITS, ScriptRef::Body(&write), true, &[], &[]);
+        assert_eq!(
+            reply,
+            Reply::error("ERR Can not execute a script with write flag using *_ro command.")
+        );
+        let reply = engine.eval(&mut host, LIMITS, ScriptRef::Sha(b"0000"), false, &[], &[]);
+        assert_eq!(
+            reply,
+            Reply::error("NOSCRIPT No matching script. Please use EVAL.")
+        );
+    }
+
+    #[test]
+    fn libraries_register_functions_that_fcall_runs() {
+        let mut engine = Engine::new().unwrap();
+        let mut host = FakeHost::default();
+        let code = Bytes::from(
+            "#!lua name=enginetest\nredis.register_function('enginetest_echo', function(keys, args) return {keys[1], args[1]} end)",
+        );
+        assert_eq!(
+            engine.function_load(&code, false),
+            Ok("enginetest".to_string())
+        );
+        let reply = engine.fcall(
+            &mut host,
+            LIMITS,
+            b"enginetest_echo",
+            false,
+            &[Bytes::from("k")],
+            &[Bytes::from("a")],
+        );
+        assert_eq!(
+            reply,
+            Reply::Array(vec![Reply::bulk("k"), Reply::bulk("a")])
+        );
+        assert!(engine.function_load(&code, false).is_err());
+        let bad = Bytes::from("#!lua name=enginetest_bad\nredis.call('GET', 'k')");
+        assert!(engine.function_load(&bad, false).is_err());
+    }
+}

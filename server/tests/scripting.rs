@@ -294,3 +294,23 @@ fn cross_shard_scripts_are_atomic() {
 fn sha1(text: &str) -> String {
     corekv_script::registry::sha1_hex(text.as_bytes())
 }
+
+/// A script that writes a key of its shard and then touches another shard's key is undone
+/// and run again with both shards held: each write happens exactly once.
+#[test]
+fn script_needing_another_shard_runs_exactly_once() {
+    let server = Server::corekv(2, &[]);
+    let (a, b) = keys_on_both_shards();
+    let mut con = server.client();
+    for i in 0..20 {
+        // A new body each time, so no executor knows the script spans shards yet.
+        let body = format!(
+            "redis.call('incr', KEYS[1]) redis.call('rpush', ARGV[1], '{i}') \
+             return redis.call('get', KEYS[1])"
+        );
+        let got: String = q(&mut con, &["EVAL", &body, "1", &a, &b]);
+        assert_eq!(got, (i + 1).to_string());
+    }
+    let list: Vec<String> = q(&mut con, &["LRANGE", &b, "0", "-1"]);
+    assert_eq!(list, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+}

@@ -26,6 +26,7 @@ use corekv_shard::{lookup_id, now_ms, slot};
 use crate::config::Config;
 use crate::executor::Local;
 use crate::ops::{shard_unavailable, OpResult, ShardOp};
+use crate::pubsub::Kind;
 use crate::session::Session;
 use crate::txn;
 
@@ -36,19 +37,32 @@ thread_local! {
     static SPANNING: RefCell<HashSet<Bytes>> = RefCell::new(HashSet::new());
 }
 
-/// Whether `spec` runs a script.
+/// Whether `spec` runs a script. Checked for every keyed command, so the cheap test (script
+/// commands find their keys through `numkeys`) comes first.
+#[inline]
 pub fn is_script(spec: &CommandSpec) -> bool {
-    matches!(
-        spec.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    )
+    spec.find_keys.is_some()
+        && matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        )
 }
 
-/// Sets up this executor for scripts: the BUSY threshold, and the check a shard makes for
-/// keys that transactions hold.
+/// Sets up this executor for scripts: the BUSY threshold, PUBLISH from scripts, and the check
+/// a shard makes for keys that transactions hold.
 pub fn install(local: &Rc<Local>, config: &Config) {
     corekv_script::busy::set_threshold(config.busy_reply_threshold);
     let weak: Weak<Local> = Rc::downgrade(local);
+    let publisher = weak.clone();
+    scripting::set_server_commands(Box::new(move |spec, args| {
+        let kind = match spec.name {
+            "publish" => Kind::Channel,
+            "spublish" => Kind::Shard,
+            _ => return None,
+        };
+        let local = publisher.upgrade()?;
+        Some(Reply::Int(local.pubsub.publish(kind, &args[1], &args[2])))
+    }));
     scripting::set_claim_check(Box::new(move |key| {
         weak.upgrade().is_some_and(|l| match l.locks.try_borrow() {
             Ok(locks) => locks.blocks(std::iter::once(key)),

@@ -253,6 +253,20 @@ pub fn set_claim_check(check: ClaimCheck) {
     CLAIMED.with(|c| *c.borrow_mut() = Some(check));
 }
 
+/// Runs a whole-server command a script may call (PUBLISH); `None` when it is not one.
+pub type ServerCommands = Box<dyn Fn(&CommandSpec, &[Bytes]) -> Option<Reply>>;
+
+thread_local! {
+    /// The server installs it per executor.
+    static SERVER_COMMANDS: std::cell::RefCell<Option<ServerCommands>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Installs this thread's runner of whole-server commands for scripts.
+pub fn set_server_commands(run: ServerCommands) {
+    SERVER_COMMANDS.with(|c| *c.borrow_mut() = Some(run));
+}
+
 fn claimed(key: &[u8]) -> bool {
     CLAIMED.with(|c| c.borrow().as_ref().is_some_and(|check| check(key)))
 }
@@ -620,8 +634,13 @@ pub fn run_checked(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> (Reply,
     (reply, wrote)
 }
 
-/// The few whole-server commands a script can call without leaving the shard.
+/// The whole-server commands a script can call: PING, ECHO, TIME here, and what the server
+/// installed ([`set_server_commands`]).
 pub fn server_command(spec: &CommandSpec, args: &[Bytes]) -> Reply {
+    let installed = SERVER_COMMANDS.with(|c| c.borrow().as_ref().and_then(|run| run(spec, args)));
+    if let Some(reply) = installed {
+        return reply;
+    }
     match spec.name {
         "ping" => match args.get(1) {
             Some(msg) => Reply::Bulk(msg.clone()),
