@@ -11,7 +11,7 @@ target/release/corekv --port 7801 --cores 2 --bind 127.0.0.1 --loglevel warning 
 corekv_pid=$!
 redis-server --port 7802 --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning &
 redis_pid=$!
-trap 'kill $corekv_pid $redis_pid' EXIT
+trap 'kill $corekv_pid $redis_pid' EXIT INT TERM
 sleep 1
 for port in 7801 7802; do
     name=$([ $port = 7801 ] && echo "corekv (2 cores)" || echo redis-server)

@@ -104,7 +104,6 @@ impl Hold {
     /// Like [`Hold::acquire`] with every involved shard held whole (the coordinator's own
     /// shard always is), and every remote one parked, so [`Hold::execute`] can run commands
     /// synchronously (scripts).
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
     pub async fn acquire_sync(local: &Rc<Local>, claim: Claim) -> Hold {
         let shards = local.mesh.shards();
         let mut list: Vec<usize> = claim.per_shard(shards).iter().map(|(s, _)| *s).collect();
@@ -193,25 +192,6 @@ impl Hold {
         self.shards.contains(&shard)
     }
 
-    /// Runs commands on a held shard (a hop unless it is this one); they skip the lock check.
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
-    pub async fn run(&self, shard: usize, commands: Vec<RemoteCommand>) -> Vec<Reply> {
-        let local = &self.local;
-        if shard == local.mesh.me() {
-            return run_commands(local, commands);
-        }
-        let n = commands.len();
-        let (tx, rx) = oneshot::channel();
-        let msg = TxnMsg::Run {
-            commands,
-            reply: tx,
-        };
-        match local.mesh.send(shard, Envelope::Txn(msg)).await {
-            Ok(()) => rx.await.unwrap_or_else(|_| unavailable(n)),
-            Err(_) => unavailable(n),
-        }
-    }
-
     /// Makes every held remote shard serve [`Hold::execute`]: each blocks its thread in a
     /// loop until this hold is released.
     async fn park(&mut self) {
@@ -242,7 +222,6 @@ impl Hold {
 
     /// Runs one command synchronously on a held shard: this one, or a parked one (holds from
     /// [`Hold::acquire_sync`]). For plain functions such as a script's `redis.call`.
-    #[allow(dead_code)] // For the scripting engine (lua branch), which calls it.
     pub fn execute(&self, shard: usize, db: usize, id: usize, args: &[Bytes]) -> Reply {
         if shard == self.local.mesh.me() && self.holds(shard) {
             return execute_local(&self.local, db, id, args, corekv_shard::now_ms());

@@ -9,7 +9,8 @@
 //! intent on a shard, the request path pays one `is_idle()` branch. Single-shard work never
 //! comes here.
 //!
-//! A holder runs commands on its shards asynchronously ([`Hold::run`], one hop) or, after
+//! A holder runs commands on its shards asynchronously (through the router with
+//! `ClientTxn::held` set: one hop per shard, skipping the lock check) or, after
 //! [`Hold::acquire_sync`], synchronously ([`Hold::execute`]): each remote shard then parks its
 //! thread serving the holder's requests until release. ARCHITECTURE.md has the deadlock-
 //! freedom argument.
