@@ -490,7 +490,7 @@ pub fn execute(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
         Route::Shard(h) | Route::Split(h, _) => {
             let reply = h(ctx, args);
             // Keys it found expired after its last event are raised now (one branch if off).
-            ctx.shard.collect_expired();
+            ctx.shard.collect_expired_in(ctx.db);
             reply
         }
         Route::Server => Reply::error("ERR command cannot run on a shard"),

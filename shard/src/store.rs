@@ -152,7 +152,7 @@ impl Shard {
     #[cold]
     #[inline(never)]
     fn record(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
-        self.collect_expired();
+        self.collect_expired_in(db);
         self.events.push(KeyEvent {
             db,
             class,
@@ -180,20 +180,27 @@ impl Shard {
     }
 
     /// Turns the keys the databases expired since the last call into `expired` events.
-    #[inline]
     pub fn collect_expired(&mut self) {
-        if !self.expiry_logged {
+        for db in 0..self.dbs.len() {
+            self.collect_expired_in(db);
+        }
+    }
+
+    /// [`Shard::collect_expired`] for one database: what a command (which expires keys of its
+    /// own database, or of the one it raises an event in) needs, one check when nothing is
+    /// logged.
+    #[inline]
+    pub fn collect_expired_in(&mut self, db: usize) {
+        if !self.expiry_logged || self.dbs[db].expired_log.is_empty() {
             return;
         }
-        for (db, d) in self.dbs.iter_mut().enumerate() {
-            self.events
-                .extend(d.expired_log.drain(..).map(|key| KeyEvent {
-                    db,
-                    class: NotifyFlags::EXPIRED,
-                    event: "expired",
-                    key,
-                }));
-        }
+        let keys = self.dbs[db].expired_log.drain(..);
+        self.events.extend(keys.map(|key| KeyEvent {
+            db,
+            class: NotifyFlags::EXPIRED,
+            event: "expired",
+            key,
+        }));
     }
 
     /// Makes the databases log expired keys exactly while `expired` events are wanted: the
