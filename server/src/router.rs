@@ -266,11 +266,20 @@ async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, 
     } else {
         owner(s, &COMMANDS[id], &args)
     };
+    if s.txn.held {
+        // Inside a transaction's hold (EXEC): run where the keys are, as a holder's command
+        // (`finish` explains that a script there cannot reach other shards).
+        if let Owner::One(shard) = owner {
+            return run_on(s, shard, id, args, silent, out);
+        }
+        let spanning = Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS);
+        let reply = handlers::scripting::finish(s, id, &args, spanning).await;
+        return ready(s, silent, reply, out);
+    }
     let reply = match owner {
         Owner::One(shard) if shard == me => {
-            if !s.txn.held {
-                txn::wait_keys(&s.local, id, &args).await;
-            }
+            txn::wait_keys(&s.local, id, &args).await;
+            s.local.tracking.writer.set(s.id);
             execute_local(&s.local, s.db, id, &args, s.now_ms)
         }
         Owner::One(shard) => {
