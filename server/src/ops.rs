@@ -62,6 +62,11 @@ pub enum ShardOp {
         db: usize,
         entries: Vec<(Bytes, Option<Entry>)>,
     },
+    /// Keyspace events a multi-shard command raised on keys this shard owns: published from
+    /// here, in order with the keys' other events.
+    Raise {
+        events: Vec<corekv_shard::notify::KeyEvent>,
+    },
     /// Register a blocked client's waiter on this shard (serving it at once if it can).
     Block {
         waiter: crate::blocking::Waiter,
@@ -236,6 +241,10 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     }
                 }
             }
+            OpResult::Done
+        }
+        ShardOp::Raise { events } => {
+            local.shard.borrow_mut().append_events(events);
             OpResult::Done
         }
         ShardOp::Block { waiter } => {

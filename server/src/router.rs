@@ -217,11 +217,13 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 None => true,
                 Some(_) => take_silence(s),
             };
-            if let (Some(queue), "pubsub") = (&s.push, spec.group) {
-                // Pushes this command queued (subscribe confirmations, a message published
-                // to itself) go before its reply, as in Redis.
-                queue.set_proto(s.proto);
-                queue.take_into(out);
+            if let Some(queue) = &s.push {
+                queue.set_proto(s.proto); // HELLO may have switched it
+                if spec.group == "pubsub" {
+                    // Pushes this command queued (subscribe confirmations, a message
+                    // published to itself) go before its reply, as in Redis.
+                    queue.take_into(out);
+                }
             }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
@@ -485,8 +487,7 @@ async fn split_atomic(
         plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
         positions.push(ordinals);
     }
-    let (hold, replies) = txn::Hold::acquire_running(&s.local, plan).await;
-    hold.release().await;
+    let replies = txn::Hold::run_once(&s.local, plan).await;
     let mut merged = merge_start(merge, id, &args);
     for (mut reply, ordinals) in replies.into_iter().zip(positions) {
         let part = reply.pop().unwrap_or_else(shard_unavailable);

@@ -80,9 +80,12 @@ fn watch_is_broken_by_expiry_and_flushall() {
     let mut other = client(&s);
     for key in [&k0, &k1] {
         // Expiry: the key's time passes (active expiry may or may not have removed it yet).
-        q::<()>(&mut c, &["SET", key, "v", "PX", "50"]);
+        // The TTL leaves WATCH time to arrive first on a loaded machine.
+        q::<()>(&mut c, &["SET", key, "v", "PX", "400"]);
         q::<()>(&mut c, &["WATCH", key]);
-        thread::sleep(Duration::from_millis(200));
+        let ttl: i64 = q(&mut other, &["PTTL", key]);
+        assert!(ttl > 0, "the key expired before WATCH");
+        thread::sleep(Duration::from_millis(600));
         assert_eq!(transaction(&mut c, &[words(&["PING"])]), Value::Nil);
 
         // FLUSHALL from another connection.
@@ -204,7 +207,19 @@ fn check_invariants(c: &mut Connection, accounts: &[String], tokens: &[String]) 
     );
     let (x, y): (i64, i64) = redis::from_redis_value(&reply).unwrap();
     assert_eq!(x + y, MEMBERS as i64);
+
+    // Plain MSETs write the same value to every pair key: MGET sees them all equal.
+    let mut mget = vec!["MGET"];
+    mget.extend(PAIR.iter());
+    let values: Vec<Option<String>> = q(c, &mget);
+    assert!(
+        values.windows(2).all(|w| w[0] == w[1]),
+        "MGET saw {values:?}"
+    );
 }
+
+/// Keys on both shards that plain MSETs set to one value.
+const PAIR: [&str; 4] = ["bar", "foo", "pair0", "pair1"];
 
 #[test]
 fn concurrent_cross_shard_transfers_keep_every_invariant() {
@@ -234,7 +249,15 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
                     let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
                     let (from, to) = (&accounts[i], &accounts[j]);
                     let n = rng.gen_range(1..50).to_string();
-                    match rng.gen_range(0..4) {
+                    match rng.gen_range(0..5) {
+                        4 => {
+                            let v = rng.gen::<u32>().to_string();
+                            let mut mset = vec!["MSET"];
+                            for k in PAIR {
+                                mset.extend([k, v.as_str()]);
+                            }
+                            q::<()>(&mut c, &mset);
+                        }
                         0 => {
                             let reply = transaction(
                                 &mut c,

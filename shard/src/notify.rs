@@ -11,8 +11,8 @@
 //!   while `expired` is wanted; they become events before the next event and after every command
 //!   (see [`Shard::collect_expired`]);
 //! - the eviction policy calls [`Shard::evicted`] for each key it removes;
-//! - the server raises the events of its cross-shard forms on the coordinating shard
-//!   ([`Shard::raise`], [`Shard::append_events`] for a scratch shard's events).
+//! - the server's multi-shard forms run on a scratch shard and hand its events to the shards
+//!   owning their keys ([`Shard::take_events`], [`Shard::append_events`]).
 //!
 //! With notifications off, each of these costs one flag check and allocates nothing.
 

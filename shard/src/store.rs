@@ -130,10 +130,9 @@ impl Shard {
     }
 
     /// Records an event if its class is on. Keys that expired before it are raised first, so
-    /// `expired` comes before the events of the command that found the key expired. The server
-    /// raises the events of its cross-shard commands with it.
+    /// `expired` comes before the events of the command that found the key expired.
     #[inline]
-    pub fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+    pub(crate) fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
         if self.notify.wants(class) {
             self.record(db, class, event, key);
         }
@@ -161,7 +160,8 @@ impl Shard {
         });
     }
 
-    /// Appends events raised elsewhere (a scratch shard's), after this shard's own.
+    /// Appends events raised elsewhere (a multi-shard command's, on keys this shard owns), after
+    /// this shard's own.
     pub fn append_events(&mut self, events: Vec<KeyEvent>) {
         if !events.is_empty() {
             self.collect_expired();

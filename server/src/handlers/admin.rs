@@ -120,13 +120,15 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
         ),
         "stats" => write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",
             shared.counters.total_connections.load(Ordering::Relaxed),
             commands.total_calls(),
             shared.counters.rejected_connections.load(Ordering::Relaxed),
             sum(&|r| r.stats.expired_keys),
             sum(&|r| r.stats.keyspace_hits),
             sum(&|r| r.stats.keyspace_misses),
+            s.local.pubsub.channels(crate::pubsub::Kind::Channel, None).len(),
+            s.local.pubsub.patterns(),
         ),
         "replication" => write!(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
         "cpu" => {

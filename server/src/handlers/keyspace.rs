@@ -8,7 +8,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::args::{is, parse_i64};
 use corekv_shard::cmd::keys::parse_copy_options;
-use corekv_shard::notify::NotifyFlags;
+use corekv_shard::notify::{KeyEvent, NotifyFlags};
 use corekv_shard::{errors, slot};
 use rand::Rng;
 
@@ -178,12 +178,12 @@ pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Re
         replace: true,
     };
     on_shard(&s.local, shard_of(s, dst), put).await;
-    let mut shard = s.local.shard.borrow_mut();
-    shard.raise(s.db, NotifyFlags::NEW, "new", dst);
-    shard.raise(s.db, NotifyFlags::GENERIC, "rename_from", src);
-    shard.raise(s.db, NotifyFlags::GENERIC, "rename_to", dst);
-    drop(shard);
-    crate::pubsub::keyspace::drain(&s.local);
+    let events = [
+        (s.db, NotifyFlags::NEW, "new", dst),
+        (s.db, NotifyFlags::GENERIC, "rename_from", src),
+        (s.db, NotifyFlags::GENERIC, "rename_to", dst),
+    ];
+    raise(s, &events).await;
     if only_if_absent {
         Reply::Int(1)
     } else {
@@ -203,10 +203,7 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         key: args[1].clone(),
     };
     let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, &args[1]), peek).await else {
-        let mut shard = s.local.shard.borrow_mut();
-        shard.raise(s.db, NotifyFlags::KEY_MISS, "keymiss", &args[1]);
-        drop(shard);
-        crate::pubsub::keyspace::drain(&s.local);
+        raise(s, &[(s.db, NotifyFlags::KEY_MISS, "keymiss", &args[1])]).await;
         return Reply::Int(0);
     };
     let db = opts.db.unwrap_or(s.db);
@@ -219,14 +216,31 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
     match on_shard(&s.local, shard_of(s, &args[2]), put).await {
         OpResult::Int(n) => {
             if n == 1 {
-                let mut shard = s.local.shard.borrow_mut();
-                shard.raise(db, NotifyFlags::NEW, "new", &args[2]);
-                shard.raise(db, NotifyFlags::GENERIC, "copy_to", &args[2]);
-                drop(shard);
-                crate::pubsub::keyspace::drain(&s.local);
+                let events = [
+                    (db, NotifyFlags::NEW, "new", &args[2]),
+                    (db, NotifyFlags::GENERIC, "copy_to", &args[2]),
+                ];
+                raise(s, &events).await;
             }
             Reply::Int(n)
         }
         _ => crate::ops::shard_unavailable(),
     }
+}
+
+/// Raises the wanted ones of a cross-shard RENAME/COPY's events (db, class, name, key) on the
+/// shards owning their keys.
+async fn raise(s: &Session, events: &[(usize, NotifyFlags, &'static str, &Bytes)]) {
+    let flags = s.local.shard.borrow().notify;
+    let wanted = events
+        .iter()
+        .filter(|e| flags.wants(e.1))
+        .map(|&(db, class, event, key)| KeyEvent {
+            db,
+            class,
+            event,
+            key: key.clone(),
+        })
+        .collect();
+    super::spanning::raise_on_owners(s, wanted).await;
 }

@@ -20,6 +20,7 @@ use corekv_script::Host;
 use corekv_shard::cmd::scripting::{self, needs_all_shards};
 use corekv_shard::command::{self, CommandSpec, Merge, Route};
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{lookup_id, now_ms, slot};
 
 use crate::config::Config;
@@ -274,7 +275,12 @@ impl HeldHost<'_> {
             }
         }
         let reply = command::execute(&mut scratch.ctx_at(self.db, now), spec, args);
-        if !spec.is_write() || reply.is_error() {
+        let events = scratch.take_events();
+        if reply.is_error() {
+            return reply;
+        }
+        if !spec.is_write() {
+            self.raise_on_owners(events);
             return reply;
         }
         let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
@@ -301,7 +307,15 @@ impl HeldHost<'_> {
                 return shard_unavailable();
             }
         }
+        self.raise_on_owners(events);
         reply
+    }
+
+    /// [`super::spanning::raise_on_owners`] on the held shards.
+    fn raise_on_owners(&self, events: Vec<KeyEvent>) {
+        for (shard, events) in super::spanning::by_owner(events, self.shards) {
+            let _ = self.hold.execute_op(shard, ShardOp::Raise { events });
+        }
     }
 
     /// A multi-key command (MGET, MSET, DEL...) split by shard, as the router splits it.

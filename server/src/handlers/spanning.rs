@@ -85,7 +85,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         return reply;
     }
     if !spec.is_write() {
-        publish(s, events);
+        raise_on_owners(s, events).await;
         return reply;
     }
 
@@ -112,13 +112,32 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
-    publish(s, events);
+    raise_on_owners(s, events).await;
     reply
 }
 
-/// Raises the scratch shard's events on this executor's shard and publishes them now (a
-/// server command is not followed by the drain that ends a shard command).
-fn publish(s: &Session, events: Vec<KeyEvent>) {
-    s.local.shard.borrow_mut().append_events(events);
-    crate::pubsub::keyspace::drain(&s.local);
+/// Raises a multi-shard command's events on the shards owning their keys, so each key's
+/// events are published by one core, in the order its commands ran there.
+pub(crate) async fn raise_on_owners(s: &Session, events: Vec<KeyEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    let ops = by_owner(events, s.shards())
+        .into_iter()
+        .map(|(shard, events)| (shard, ShardOp::Raise { events }))
+        .collect();
+    on_shards(&s.local, ops).await;
+}
+
+/// Events grouped by the shard owning their key, each group in the order raised.
+pub(crate) fn by_owner(events: Vec<KeyEvent>, shards: usize) -> Vec<(usize, Vec<KeyEvent>)> {
+    let mut groups: Vec<(usize, Vec<KeyEvent>)> = Vec::new();
+    for e in events {
+        let shard = slot::key_shard(&e.key, shards);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, group)) => group.push(e),
+            None => groups.push((shard, vec![e])),
+        }
+    }
+    groups
 }

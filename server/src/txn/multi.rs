@@ -227,9 +227,7 @@ pub async fn exec(s: &mut Session, out: &mut Vec<u8>) -> Option<Reply> {
     }
     let hold = match plan(s, &multi.queued, watched.as_ref()) {
         Plan::Here => {
-            for (id, args) in &multi.queued {
-                serve::wait_keys(&s.local, *id, args).await;
-            }
+            serve::wait_all_keys(&s.local, &multi.queued).await;
             // Nothing awaits from here to the end of the queue: no one can interleave.
             s.txn.held = true;
             None

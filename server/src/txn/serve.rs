@@ -20,11 +20,13 @@ use crate::router::run_commands;
 /// Scheduler messages between a coordinator and a shard it involves.
 pub enum TxnMsg {
     /// Queue an intent. Once it is granted, `run` (the holder's first commands, maybe none)
-    /// runs and the replies answer the coordinator: the intent is held from then on.
+    /// runs and the replies answer the coordinator: the intent is held from then on, unless
+    /// `release` (the last shard of a one-step operation: nothing is acquired after it).
     Acquire {
         txid: u64,
         claim: ShardClaim,
         run: Vec<RemoteCommand>,
+        release: bool,
         reply: oneshot::Sender<Vec<Reply>>,
     },
     /// A holder's commands: they skip the lock check.
@@ -75,19 +77,29 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             txid,
             claim,
             run,
+            release,
             reply,
         } => {
-            let granted = enqueue(local, txid, claim);
+            let mut granted = enqueue(local, txid, claim);
+            let grant = move |local: &Rc<Local>| {
+                crate::executor::reply_settled(local, reply, run_commands(local, run));
+                if release {
+                    self::release(local, txid);
+                }
+            };
+            if let Ok(Some(())) = granted.try_recv() {
+                return grant(local);
+            }
             let local = local.clone();
             glommio::spawn_local(async move {
                 if granted.await.is_ok() {
-                    let _ = reply.send(run_commands(&local, run));
+                    grant(&local);
                 }
             })
             .detach();
         }
         TxnMsg::Run { commands, reply } => {
-            let _ = reply.send(run_commands(local, commands));
+            crate::executor::reply_settled(local, reply, run_commands(local, commands));
         }
         TxnMsg::Park {
             txid,
@@ -195,19 +207,24 @@ pub fn serve_commands(
     }
     let local = local.clone();
     glommio::spawn_local(async move {
-        loop {
-            let released = {
-                let mut locks = local.locks.borrow_mut();
-                if !commands.iter().any(|c| blocks(&locks, c)) {
-                    break;
-                }
-                locks.wait_release()
-            };
-            let _ = released.await;
-        }
+        wait_until_free(&local, |locks| commands.iter().any(|c| blocks(locks, c))).await;
         crate::executor::reply_settled(&local, reply, run_commands(&local, commands));
     })
     .detach();
+}
+
+/// Waits until `blocked` is false, checking again at every release on this shard.
+async fn wait_until_free(local: &Local, blocked: impl Fn(&super::locks::Locks) -> bool) {
+    loop {
+        let released = {
+            let mut locks = local.locks.borrow_mut();
+            if !blocked(&locks) {
+                return;
+            }
+            locks.wait_release()
+        };
+        let _ = released.await;
+    }
 }
 
 fn blocks(locks: &super::locks::Locks, c: &RemoteCommand) -> bool {
@@ -221,17 +238,16 @@ fn blocks_args(locks: &super::locks::Locks, id: usize, args: &[Bytes]) -> bool {
 
 /// Waits until no transaction claims a key of command `id` on this shard.
 pub async fn wait_keys(local: &Local, id: usize, args: &[Bytes]) {
-    if local.locks.borrow().is_idle() {
-        return;
-    }
-    loop {
-        let released = {
-            let mut locks = local.locks.borrow_mut();
-            if !blocks_args(&locks, id, args) {
-                return;
-            }
-            locks.wait_release()
-        };
-        let _ = released.await;
-    }
+    wait_until_free(local, |locks| blocks_args(locks, id, args)).await;
+}
+
+/// Waits until no transaction claims a key of any of these commands on this shard, all at
+/// the same time (an inline EXEC).
+pub async fn wait_all_keys(local: &Local, commands: &[(usize, Vec<Bytes>)]) {
+    wait_until_free(local, |locks| {
+        commands
+            .iter()
+            .any(|(id, args)| blocks_args(locks, *id, args))
+    })
+    .await;
 }

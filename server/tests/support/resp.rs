@@ -92,8 +92,19 @@ impl RespConn {
         RespConn::new(Sock::Tcp(s))
     }
 
+    /// Connects to a Unix socket, waiting for the server to bind it (executor 0 binds it
+    /// after the TCP listeners already answer).
     pub fn connect_unix(path: &Path) -> RespConn {
-        RespConn::new(Sock::Unix(UnixStream::connect(path).expect("connect unix")))
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match UnixStream::connect(path) {
+                Ok(s) => return RespConn::new(Sock::Unix(s)),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("connect to {}: {e}", path.display())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
     }
 
     pub fn new(s: Sock) -> RespConn {
