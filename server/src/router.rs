@@ -367,7 +367,12 @@ fn run_on(
 ) {
     if shard == s.local.mesh.me() {
         s.local.tracking.writer.set(s.id);
-        let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
+        let run = || execute_local(&s.local, s.db, id, &args, s.now_ms);
+        let reply = if s.txn.held {
+            corekv_shard::cmd::scripting::as_holder(run)
+        } else {
+            run()
+        };
         return ready(s, silent, reply, out);
     }
     let slot = s.router.slots.len();
@@ -562,6 +567,12 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
 
 /// Executes a squashed batch that another executor sent here (once no transaction holds its
 /// keys) or a transaction holder's commands.
+/// Runs a transaction holder's commands (they skip the lock check; scripts among them may use
+/// the keys the holder claimed).
+pub fn run_held_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+    corekv_shard::cmd::scripting::as_holder(|| run_commands(local, commands))
+}
+
 pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     if commands.is_empty() {
         return Vec::new();
