@@ -3,11 +3,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use corekv_net::{ShmSettings, ShmStream};
+use corekv_shard::memory::{MemoryBudget, ShardMemory};
 use corekv_shard::Shard;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::{MeshBuilder, Receivers};
@@ -34,6 +35,10 @@ pub struct Shared {
     pub run_id: String,
     /// The TCP port actually served (differs from the config when it asked for port 0).
     pub tcp_port: u16,
+    /// `maxmemory` and every shard's usage (see `corekv_shard::memory`).
+    pub memory: Arc<MemoryBudget>,
+    /// Highest `used_memory` seen (INFO used_memory_peak).
+    pub peak_memory: AtomicU64,
 }
 
 impl Shared {
@@ -180,6 +185,16 @@ async fn executor_main(
     let mut shard = Shard::new(me, config.databases);
     shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
+    match crate::memory::ThreadCounters::for_this_thread() {
+        Some(probe) => {
+            shard.memory = Some(ShardMemory::new(shared.memory.clone(), Box::new(probe)));
+        }
+        None => warn!(
+            shard = me,
+            "no allocator statistics: memory is not accounted"
+        ),
+    }
+    shard.configure_eviction(config.eviction());
     shard.notify = config.notify_keyspace_events.0;
     let local = Rc::new(Local {
         shard: RefCell::new(shard),
@@ -361,7 +376,7 @@ async fn serve_unix(local: Rc<Local>, listener: UnixListener, kind: SocketKind) 
     }
 }
 
-/// Active expiry: `hz` times a second, expire sampled keys for at most 25% of a tick.
+/// Active expiry and eviction: `hz` times a second, each for at most 12.5% of a tick.
 async fn active_expiry(local: Rc<Local>) {
     loop {
         let hz = local.shared.with_config(|c| c.hz).max(1);
@@ -370,7 +385,8 @@ async fn active_expiry(local: Rc<Local>) {
         if crate::blocking::needs_retry(&local) {
             crate::blocking::serve_ready(&local);
         }
-        let more = local.shard.borrow_mut().active_expire(tick / 4);
+        let more = local.shard.borrow_mut().active_expire(tick / 8);
+        let more = crate::memory::tick(&local, tick / 8) || more;
         crate::pubsub::keyspace::drain(&local);
         if local.tracking.has_unsettled() {
             crate::tracking::settle(&local).await;

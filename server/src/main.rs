@@ -6,6 +6,7 @@ mod clients;
 mod config;
 mod executor;
 mod handlers;
+mod memory;
 mod mesh;
 mod ops;
 mod pubsub;
@@ -111,6 +112,8 @@ fn start(
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         tcp_port,
+        memory: corekv_shard::memory::MemoryBudget::new(cpus.len(), config.maxmemory.0),
+        peak_memory: std::sync::atomic::AtomicU64::new(0),
     });
     watch_signals(shared.clone())?;
     let listening: Vec<String> = tcp

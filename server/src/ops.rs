@@ -77,6 +77,13 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// MEMORY USAGE of a key (-1 when absent).
+    MemoryUsage {
+        db: usize,
+        key: Bytes,
+    },
+    /// New eviction settings (CONFIG SET maxmemory-policy...).
+    SetEviction(corekv_shard::evict::EvictionConfig),
     /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
     ReloadPubSub,
     /// Client-side caching's table changes and lookups.
@@ -259,6 +266,17 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             local.shard.borrow_mut().limits = limits;
             OpResult::Done
         }
+        ShardOp::MemoryUsage { db, key } => OpResult::Int(
+            local
+                .shard
+                .borrow()
+                .memory_usage(db, &key, now)
+                .map_or(-1, |n| n as i64),
+        ),
+        ShardOp::SetEviction(config) => {
+            local.shard.borrow_mut().configure_eviction(config);
+            OpResult::Done
+        }
         ShardOp::ReloadPubSub => {
             let (notify, limit) = local
                 .shared
@@ -285,7 +303,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             }))
         }
         ShardOp::ResetStats => {
-            local.shard.borrow_mut().stats = ShardStats::default();
+            let mut shard = local.shard.borrow_mut();
+            shard.stats = ShardStats::default();
+            shard.eviction.evicted_keys = 0;
             local.command_stats.borrow_mut().reset();
             OpResult::Done
         }

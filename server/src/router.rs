@@ -550,10 +550,13 @@ fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
 
 /// Executes a command on this executor's shard and counts it. `now_ms` is the batch's clock.
 pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms: u64) -> Reply {
+    let spec = &COMMANDS[id];
     let reply = {
         let mut shard = local.shard.borrow_mut();
-        let mut ctx = shard.ctx_at(db, now_ms);
-        command::execute(&mut ctx, &COMMANDS[id], args)
+        match shard.make_room(spec.deny_oom) {
+            Ok(()) => command::execute(&mut shard.ctx_at(db, now_ms), spec, args),
+            Err(oom) => oom,
+        }
     };
     local
         .command_stats

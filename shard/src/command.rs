@@ -103,6 +103,8 @@ pub struct CommandSpec {
     pub find_keys: Option<KeyFinder>,
     /// Has the "blocking" flag (checked on every request, so kept as a field).
     pub blocking: bool,
+    /// Has the "denyoom" flag: refused over `maxmemory` when nothing can be evicted.
+    pub deny_oom: bool,
 }
 
 /// Finds the key positions of a command with movable keys; invalid forms yield what can be
@@ -203,6 +205,7 @@ pub const fn spec(
         subcommands: &[],
         find_keys: None,
         blocking: has(flags, "blocking"),
+        deny_oom: has(flags, "denyoom"),
     }
 }
 
@@ -340,6 +343,9 @@ static CORE: &[CommandSpec] = &[
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NO_KEYS, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", Server),
     spec("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "Returns the Unix timestamp of the last successful save to disk.", Server),
     spec("debug", -2, ADMIN, NO_KEYS, "server", "A container for debugging commands.", Server),
+    spec("memory", -2, RS, k(2, 2, 1), "server", "A container for memory diagnostics commands.", Server).with_subcommands(&[
+        ("usage", -3), ("stats", 2), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("help", 2),
+    ]),
     // generic
     spec("del", -2, WD, ALL_KEYS, "generic", "Deletes one or more keys.", Split(keys::del, Merge::SumInts)),
     spec("unlink", -2, WDF, ALL_KEYS, "generic", "Asynchronously deletes one or more keys.", Split(keys::del, Merge::SumInts)),

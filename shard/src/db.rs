@@ -22,8 +22,11 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
     pub expire_at: u64,
-    /// Last access, in seconds of the shard clock (OBJECT IDLETIME).
+    /// Last access, in seconds of the shard clock (OBJECT IDLETIME, LRU eviction).
     pub last_access: u32,
+    /// LFU policies: Redis's logarithmic access counter and the minute it last decayed.
+    pub freq: u8,
+    pub freq_minutes: u16,
 }
 
 impl Entry {
@@ -177,6 +180,8 @@ impl Db {
                         value,
                         expire_at: at,
                         last_access: access,
+                        freq: crate::evict::LFU_INIT_VAL,
+                        freq_minutes: crate::evict::lfu_minutes(now_ms),
                     },
                 );
                 true
@@ -272,6 +277,36 @@ impl Db {
             }
         }
         (sampled, expired)
+    }
+
+    /// Calls `visit` for up to `n` randomly chosen live keys (only keys with a TTL when
+    /// `volatile`), for eviction. O(n): the dense index makes a random pick one lookup.
+    pub fn sample(
+        &self,
+        n: usize,
+        volatile: bool,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut visit: impl FnMut(&Bytes, &Entry),
+    ) {
+        let len = if volatile {
+            self.volatile.len()
+        } else {
+            self.keys.len()
+        };
+        for _ in 0..n.min(len) {
+            let i = rng.gen_range(0..len);
+            let found = if volatile {
+                self.volatile
+                    .get_index(i)
+                    .and_then(|k| self.keys.get_key_value(k))
+            } else {
+                self.keys.get_index(i)
+            };
+            if let Some((k, e)) = found.filter(|(_, e)| !e.is_expired(now_ms)) {
+                visit(k, e);
+            }
+        }
     }
 
     /// A random live key.

@@ -8,12 +8,16 @@ pub mod cmd;
 pub mod command;
 pub mod db;
 pub mod errors;
+pub mod evict;
 pub mod glob;
 pub mod long_double;
+pub mod memory;
 pub mod notify;
+pub mod sketch;
 pub mod slot;
 pub mod store;
 pub mod types;
+pub mod usage;
 pub mod value;
 pub mod watch;
 

@@ -10,6 +10,8 @@ use rand::SeedableRng;
 
 use crate::db::{Db, Entry};
 use crate::errors;
+use crate::evict::Eviction;
+use crate::memory::ShardMemory;
 use crate::notify::{KeyEvent, NotifyFlags};
 use crate::types::{Collection, EncodingLimits};
 use crate::value::Value;
@@ -20,6 +22,7 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 pub struct Shard {
@@ -35,6 +38,9 @@ pub struct Shard {
     pub notify: NotifyFlags,
     /// Events raised since the server last drained them (see [`crate::notify`]).
     pub events: Vec<KeyEvent>,
+    /// This shard's side of `maxmemory`; `None` when the server does not account memory.
+    pub memory: Option<ShardMemory>,
+    pub eviction: Eviction,
     /// Whether the databases log expired keys, i.e. `notify` wanted `expired` when last checked.
     expiry_logged: bool,
 }
@@ -55,6 +61,8 @@ impl Shard {
             limits: EncodingLimits::default(),
             notify: NotifyFlags::NONE,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
             expiry_logged: false,
         }
     }
@@ -72,6 +80,8 @@ impl Shard {
             limits: self.limits,
             notify: self.notify,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
             expiry_logged: false,
         }
     }
@@ -215,6 +225,7 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         let mut s = self.stats;
         s.expired_keys += self.dbs.iter().map(|d| d.expired_keys).sum::<u64>();
+        s.evicted_keys = self.eviction.evicted_keys;
         s
     }
 }
@@ -257,11 +268,14 @@ impl Ctx<'_> {
         let Some(index) = self.shard.dbs[self.db].live_index(key, now) else {
             self.shard.stats.keyspace_misses += 1;
             self.notify(NotifyFlags::KEY_MISS, "keymiss", key);
+            let shard = &mut *self.shard;
+            shard.eviction.on_read(key, None, now, &mut shard.rng);
             return None;
         };
         self.shard.stats.keyspace_hits += 1;
-        let e = self.shard.dbs[self.db].entry_at(index)?;
-        e.last_access = crate::db::clock_secs(now);
+        let shard = &mut *self.shard;
+        let e = shard.dbs[self.db].entry_at(index)?;
+        shard.eviction.on_read(key, Some(&mut *e), now, &mut shard.rng);
         Some(e)
     }
 
@@ -289,6 +303,7 @@ impl Ctx<'_> {
         if self.shard.dbs[self.db].set(key, value, expire_at, now) {
             self.notify(NotifyFlags::NEW, "new", key);
         }
+        self.shard.eviction.on_write(self.db, key);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {

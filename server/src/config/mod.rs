@@ -7,6 +7,7 @@ mod values;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use corekv_shard::evict::{EvictionConfig, Policy};
 use corekv_shard::types::EncodingLimits;
 use serde::Deserialize;
 
@@ -141,8 +142,12 @@ settings! {
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.
     maxmemory_policy: "maxmemory-policy", String = "noeviction".into(), true;
-    /// Keys sampled per eviction.
+    /// Keys sampled per database and eviction round (Redis's maxmemory-samples).
     maxmemory_samples: "maxmemory-samples", u32 = 5, true;
+    /// LFU policies: how slowly the access counter grows (higher = more hits per step).
+    lfu_log_factor: "lfu-log-factor", u32 = 10, true;
+    /// LFU policies: minutes for an access counter to lose one; 0 = never.
+    lfu_decay_time: "lfu-decay-time", u32 = 1, true;
     /// Largest bulk string a client may send.
     proto_max_bulk_len: "proto-max-bulk-len", MemSize = MemSize(512 * 1024 * 1024), true;
     /// Most a client's unexecuted requests may hold before it is disconnected.
@@ -190,6 +195,9 @@ pub const POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
 ];
+
+/// Policies corekv adds to Redis's (accepted, but not listed in Redis's error text).
+pub const EXTRA_POLICIES: &[&str] = &["allkeys-tinylfu"];
 
 /// Redis 7's old names for settings (before listpacks replaced ziplists), still accepted by
 /// CONFIG GET and SET as aliases of the current ones.
@@ -248,9 +256,20 @@ impl Config {
         }
     }
 
+    /// The eviction settings every shard applies.
+    pub fn eviction(&self) -> EvictionConfig {
+        EvictionConfig {
+            policy: Policy::parse(&self.maxmemory_policy).unwrap_or(Policy::NoEviction),
+            samples: self.maxmemory_samples as usize,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name, reason: String| Err(ConfigError::Invalid { name, reason });
-        if !POLICIES.contains(&self.maxmemory_policy.as_str()) {
+        let policy = self.maxmemory_policy.as_str();
+        if !POLICIES.contains(&policy) && !EXTRA_POLICIES.contains(&policy) {
             return bad(
                 "maxmemory-policy",
                 format!(
@@ -267,6 +286,12 @@ impl Config {
         }
         if self.databases == 0 || self.databases > 1_000_000 {
             return bad("databases", "must be between 1 and 1000000".into());
+        }
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > i32::MAX as u32 {
+            return bad(
+                "maxmemory-samples",
+                "argument must be between 1 and 2147483647 inclusive".into(),
+            );
         }
         if self.hz == 0 || self.hz > 500 {
             return bad("hz", "must be between 1 and 500".into());

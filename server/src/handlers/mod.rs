@@ -5,6 +5,7 @@ mod admin;
 mod client;
 mod connection;
 mod keyspace;
+mod memory;
 mod pubsub;
 pub mod scripting;
 mod spanning;
@@ -51,6 +52,7 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "lastsave" => admin::lastsave(s),
         "shutdown" => return admin::shutdown(s, &args),
         "debug" => admin::debug(s, &args).await,
+        "memory" => memory::memory(s, &args).await,
         "dbsize" => keyspace::dbsize(s).await,
         "flushdb" => keyspace::flush(s, &args, false).await,
         "flushall" => keyspace::flush(s, &args, true).await,

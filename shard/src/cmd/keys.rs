@@ -7,6 +7,7 @@ use crate::args::{int_arg, is};
 use crate::cmd::expiry::Unit;
 use crate::db::Entry;
 use crate::errors;
+use crate::evict::Policy;
 use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
@@ -318,17 +319,28 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     // The router has checked the subcommand and its arity against the command table.
     let now = ctx.now_ms;
+    let config = ctx.shard.eviction.config;
+    let estimate = ctx.shard.eviction.sketch_estimate(&args[2]);
     let Some(entry) = ctx.db().get(&args[2], now) else {
         return Reply::Nil;
     };
     if is(sub, "encoding") {
         Reply::bulk(entry.value.encoding())
     } else if is(sub, "idletime") {
+        if config.policy.is_lfu() {
+            return Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
         Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access) as i64)
     } else if is(sub, "freq") {
-        Reply::error(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        )
+        match (config.policy, estimate) {
+            (p, _) if p.is_lfu() => Reply::Int(
+                crate::evict::lfu_decayed(entry, config.lfu_decay_time, now) as i64,
+            ),
+            (Policy::AllKeysTinyLfu, n) => Reply::Int(n.unwrap_or(0) as i64),
+            _ => Reply::error(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ),
+        }
     } else {
         // Small shared integers are refcounted forever in Redis.
         Reply::Int(match entry.value {

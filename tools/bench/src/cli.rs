@@ -12,7 +12,7 @@ use crate::client::Target;
 use crate::keys::KeyDist;
 use crate::request::{KeyFormat, MixSpec, ValueSize};
 use crate::run::RunConfig;
-use crate::{affinity, compare, latency, pubsub, report, run, scale, Error};
+use crate::{affinity, compare, hitratio, latency, pubsub, report, run, scale, Error};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,9 @@ enum Cmd {
     Scale(scale::ScaleArgs),
     /// Times single round trips (one request at a time) over one transport.
     Latency(latency::LatencyArgs),
+    /// Replays a Zipf cache trace against corekv's eviction policies and redis-server's
+    /// allkeys-lru/lfu at the same maxmemory; prints hit ratios side by side.
+    Hitratio(hitratio::HitRatioArgs),
     /// PUBLISH throughput with 1, 10 and 100 subscribers, corekv vs redis-server.
     Pubsub(pubsub::PubSubArgs),
 }
@@ -275,6 +278,7 @@ where
         Cmd::Compare(a) => compare::main(&a, out)?,
         Cmd::Scale(a) => scale::main(&a, out)?,
         Cmd::Latency(a) => latency::main(&a, out)?,
+        Cmd::Hitratio(a) => hitratio::main(&a, out)?,
         Cmd::Pubsub(a) => pubsub::main(&a, out)?,
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod driver;
+pub mod hitratio;
 pub mod keys;
 pub mod latency;
 pub mod pubsub;
