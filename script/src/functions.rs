@@ -177,9 +177,18 @@ fn read_flags(v: &Value) -> Option<Flags> {
 pub(crate) fn publish(loaded: LoadedLibrary, code: Bytes, replace: bool) -> Result<String, String> {
     let name = loaded.name.clone();
     registry::update_libraries(|libs| {
-        insert(libs, loaded, code, replace)?;
+        insert(libs, loaded, code, replace).map_err(|c| match c {
+            Collision::Library(name) => format!("Library '{name}' already exists"),
+            Collision::Function(name) => format!("Function {name} already exists"),
+        })?;
         Ok(name)
     })
+}
+
+/// What an added library collided with (FUNCTION LOAD and RESTORE word it differently).
+enum Collision {
+    Library(String),
+    Function(String),
 }
 
 fn insert(
@@ -187,10 +196,10 @@ fn insert(
     loaded: LoadedLibrary,
     code: Bytes,
     replace: bool,
-) -> Result<(), String> {
+) -> Result<(), Collision> {
     if libs.contains_key(&loaded.name) {
         if !replace {
-            return Err(format!("Library '{}' already exists", loaded.name));
+            return Err(Collision::Library(loaded.name));
         }
         libs.remove(&loaded.name);
     }
@@ -199,7 +208,7 @@ fn insert(
             .values()
             .any(|l| l.functions.iter().any(|f| f.name == meta.name))
         {
-            return Err(format!("Function {} already exists", meta.name));
+            return Err(Collision::Function(meta.name.clone()));
         }
     }
     let library = Library {
@@ -229,7 +238,10 @@ pub fn restore(
             libs.clear();
         }
         for (loaded, code) in libraries {
-            insert(libs, loaded, code, policy == RestorePolicy::Replace)?;
+            insert(libs, loaded, code, policy == RestorePolicy::Replace).map_err(|c| match c {
+                Collision::Library(name) => format!("Library {name} already exists"),
+                Collision::Function(name) => format!("Function {name} already exists"),
+            })?;
         }
         Ok(())
     })

@@ -32,7 +32,15 @@ use crate::stats::ServerCounters;
 /// The Redis version corekv reports; clients pick features by it.
 pub const REDIS_VERSION: &str = "7.0.15";
 
+/// Stack of every thread (executors included): scripts' libraries recurse as deep as Redis's
+/// limits allow (cjson nests 1000 levels), which needs more than Rust's default 2 MiB.
+const THREAD_STACK: &str = "16777216";
+
 fn main() -> ExitCode {
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        // Read by std when the first thread is spawned, which is after this.
+        std::env::set_var("RUST_MIN_STACK", THREAD_STACK);
+    }
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), cli.settings) {
         Ok(c) => c,

@@ -272,11 +272,20 @@ async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, 
     } else {
         owner(s, &COMMANDS[id], &args)
     };
+    if s.txn.held {
+        // Inside a transaction's hold (EXEC): run where the keys are, as a holder's command
+        // (`finish` explains that a script there cannot reach other shards).
+        if let Owner::One(shard) = owner {
+            return run_on(s, shard, id, args, silent, out);
+        }
+        let spanning = Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS);
+        let reply = handlers::scripting::finish(s, id, &args, spanning).await;
+        return ready(s, silent, reply, out);
+    }
     let reply = match owner {
         Owner::One(shard) if shard == me => {
-            if !s.txn.held {
-                txn::wait_keys(&s.local, id, &args).await;
-            }
+            txn::wait_keys(&s.local, id, &args).await;
+            s.local.tracking.writer.set(s.id);
             execute_local(&s.local, s.db, id, &args, s.now_ms)
         }
         Owner::One(shard) => {
@@ -362,7 +371,12 @@ fn run_on(
 ) {
     if shard == s.local.mesh.me() {
         s.local.tracking.writer.set(s.id);
-        let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
+        let run = || execute_local(&s.local, s.db, id, &args, s.now_ms);
+        let reply = if s.txn.held {
+            corekv_shard::cmd::scripting::as_holder(run)
+        } else {
+            run()
+        };
         return ready(s, silent, reply, out);
     }
     let slot = s.router.slots.len();
@@ -560,6 +574,12 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
 
 /// Executes a squashed batch that another executor sent here (once no transaction holds its
 /// keys) or a transaction holder's commands.
+/// Runs a transaction holder's commands (they skip the lock check; scripts among them may use
+/// the keys the holder claimed).
+pub fn run_held_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+    corekv_shard::cmd::scripting::as_holder(|| run_commands(local, commands))
+}
+
 pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     if commands.is_empty() {
         return Vec::new();

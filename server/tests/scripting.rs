@@ -314,3 +314,37 @@ fn script_needing_another_shard_runs_exactly_once() {
     let list: Vec<String> = q(&mut con, &["LRANGE", &b, "0", "-1"]);
     assert_eq!(list, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
 }
+
+/// Hostile nesting in a script's data neither crashes the server nor blocks it.
+#[test]
+fn deeply_nested_script_data_is_refused_not_fatal() {
+    let server = Server::corekv(1, &[]);
+    let mut con = server.client();
+    let err = support::err(
+        &mut con,
+        &[
+            "EVAL",
+            "return cmsgpack.unpack(string.rep('\\145', 100000) .. '\\1')",
+            "0",
+        ],
+    );
+    assert!(err.contains("Bad data format in input."), "{err}");
+    let err = support::err(
+        &mut con,
+        &["EVAL", "return cjson.decode(string.rep('[', 100000))", "0"],
+    );
+    assert!(
+        err.contains("Found too many nested data structures (1001)"),
+        "{err}"
+    );
+    let _: i64 = q(
+        &mut con,
+        &[
+            "EVAL",
+            "local t = {} t[1] = t return #cjson.encode({1})",
+            "0",
+        ],
+    );
+    let pong: String = q(&mut con, &["PING"]);
+    assert_eq!(pong, "PONG");
+}

@@ -203,6 +203,7 @@ fn unpack(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> Result<(Value, Mul
     let mut d = Decoder {
         data,
         pos: offset as usize,
+        depth: 0,
     };
     let mut out = MultiValue::new();
     let mut count = 0;
@@ -230,7 +231,13 @@ enum DecodeError {
 struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Nesting of the array or map being decoded: bounded, so hostile input cannot exhaust
+    /// the thread's stack.
+    depth: usize,
 }
+
+/// Deepest nesting `unpack` accepts.
+const MAX_DECODE_DEPTH: usize = 1000;
 
 impl Decoder<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
@@ -312,23 +319,40 @@ impl Decoder<'_> {
     }
 
     fn array(&mut self, lua: &Lua, n: usize) -> Result<Value, DecodeError> {
-        let t = lua.create_table().map_err(|_| DecodeError::Bad)?;
-        for i in 1..=n {
-            let v = self.value(lua)?;
-            t.raw_set(i, v).map_err(|_| DecodeError::Bad)?;
-        }
-        Ok(Value::Table(t))
+        self.nested(lua, |d, t| {
+            for i in 1..=n {
+                let v = d.value(lua)?;
+                t.raw_set(i, v).map_err(|_| DecodeError::Bad)?;
+            }
+            Ok(())
+        })
     }
 
     fn map(&mut self, lua: &Lua, n: usize) -> Result<Value, DecodeError> {
-        let t = lua.create_table().map_err(|_| DecodeError::Bad)?;
-        for _ in 0..n {
-            let k = self.value(lua)?;
-            let v = self.value(lua)?;
-            if !matches!(k, Value::Nil) {
-                t.raw_set(k, v).map_err(|_| DecodeError::Bad)?;
+        self.nested(lua, |d, t| {
+            for _ in 0..n {
+                let k = d.value(lua)?;
+                let v = d.value(lua)?;
+                if !matches!(k, Value::Nil) {
+                    t.raw_set(k, v).map_err(|_| DecodeError::Bad)?;
+                }
             }
+            Ok(())
+        })
+    }
+
+    fn nested(
+        &mut self,
+        lua: &Lua,
+        fill: impl FnOnce(&mut Self, &Table) -> Result<(), DecodeError>,
+    ) -> Result<Value, DecodeError> {
+        if self.depth >= MAX_DECODE_DEPTH {
+            return Err(DecodeError::Bad);
         }
-        Ok(Value::Table(t))
+        self.depth += 1;
+        let t = lua.create_table().map_err(|_| DecodeError::Bad)?;
+        let filled = fill(self, &t);
+        self.depth -= 1;
+        filled.map(|_| Value::Table(t))
     }
 }

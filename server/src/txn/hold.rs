@@ -15,7 +15,7 @@ use super::serve::{self, ParkReply, ParkRequest, TxnMsg};
 use crate::executor::Local;
 use crate::mesh::{Envelope, RemoteCommand};
 use crate::ops::{shard_unavailable, OpResult, ShardOp};
-use crate::router::{execute_local, run_commands};
+use crate::router::{execute_local, run_held_commands};
 
 /// The global order of multi-shard operations: older transactions are granted first.
 static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
@@ -167,7 +167,7 @@ impl Hold {
         if shard == local.mesh.me() {
             // The sender lives in this shard's table, which outlives the wait.
             let _ = serve::enqueue(local, self.txid, claim).await;
-            let replies = run_commands(local, run);
+            let replies = run_held_commands(local, run);
             if release {
                 serve::release(local, self.txid);
             }

@@ -15,7 +15,7 @@ use super::locks::ShardClaim;
 use crate::executor::Local;
 use crate::mesh::RemoteCommand;
 use crate::ops::{OpResult, ShardOp};
-use crate::router::run_commands;
+use crate::router::{run_commands, run_held_commands};
 
 /// Scheduler messages between a coordinator and a shard it involves.
 pub enum TxnMsg {
@@ -82,7 +82,7 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
         } => {
             let mut granted = enqueue(local, txid, claim);
             let grant = move |local: &Rc<Local>| {
-                crate::executor::reply_settled(local, reply, run_commands(local, run));
+                crate::executor::reply_settled(local, reply, run_held_commands(local, run));
                 if release {
                     self::release(local, txid);
                 }
@@ -99,7 +99,7 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             .detach();
         }
         TxnMsg::Run { commands, reply } => {
-            crate::executor::reply_settled(local, reply, run_commands(local, commands));
+            crate::executor::reply_settled(local, reply, run_held_commands(local, commands));
         }
         TxnMsg::Park {
             txid,
@@ -174,7 +174,7 @@ fn park(
     loop {
         let reply = match requests.recv() {
             Ok(ParkRequest::Run(command)) => ParkReply::Reply(
-                run_commands(local, vec![command])
+                run_held_commands(local, vec![command])
                     .pop()
                     .unwrap_or_else(crate::ops::shard_unavailable),
             ),

@@ -267,8 +267,23 @@ pub fn set_server_commands(run: ServerCommands) {
     SERVER_COMMANDS.with(|c| *c.borrow_mut() = Some(run));
 }
 
+thread_local! {
+    /// Set while this thread runs a transaction holder's commands.
+    static HOLDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as a transaction holder's commands: scripts among them may use the keys that
+/// transaction claimed (the claims are its own).
+pub fn as_holder<R>(f: impl FnOnce() -> R) -> R {
+    let was = HOLDER.with(|h| h.replace(true));
+    let out = f();
+    HOLDER.with(|h| h.set(was));
+    out
+}
+
 fn claimed(key: &[u8]) -> bool {
-    CLAIMED.with(|c| c.borrow().as_ref().is_some_and(|check| check(key)))
+    !HOLDER.with(|h| h.get())
+        && CLAIMED.with(|c| c.borrow().as_ref().is_some_and(|check| check(key)))
 }
 
 /// Runs a script on this shard. With several shards, writes are logged so that a script
