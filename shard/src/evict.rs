@@ -309,11 +309,16 @@ impl Shard {
 
     /// Called before each command while a memory limit is set: evicts (a bounded number of
     /// keys) if this shard must give memory back. Returns Redis's OOM error when a command
-    /// that may grow memory (`denyoom`) cannot be allowed.
-    pub fn make_room(&mut self, deny_oom: bool) -> Result<(), Reply> {
+    /// that may grow memory (`denyoom`) cannot be allowed. For such a command on database
+    /// `db`, a key table about to grow counts its growth as already used.
+    pub fn make_room(&mut self, deny_oom: bool, db: usize) -> Result<(), Reply> {
         if self.memory.is_none() {
             return Ok(());
         }
+        self.reserve = match self.dbs.get(db) {
+            Some(d) if deny_oom => d.growth_bytes(),
+            _ => 0,
+        };
         let pressure = self.pressure();
         if pressure == Pressure::Fits {
             return Ok(());
@@ -329,6 +334,7 @@ impl Shard {
             if !self.evict_one(now) {
                 return self.stuck(deny_oom);
             }
+            self.reserve = self.dbs.get(db).map_or(0, |d| d.growth_bytes()) * deny_oom as usize;
             if self.pressure() != Pressure::Over {
                 break;
             }
@@ -357,9 +363,10 @@ impl Shard {
 
     fn pressure(&mut self) -> Pressure {
         let keys = self.key_count();
+        let reserve = self.reserve;
         self.memory
             .as_mut()
-            .map_or(Pressure::Fits, |m| m.pressure(keys))
+            .map_or(Pressure::Fits, |m| m.pressure(keys, reserve))
     }
 
     /// The shard's periodic pass: publishes its figures, then evicts while it must give
@@ -370,6 +377,7 @@ impl Shard {
             return false;
         };
         memory.publish(keys, true);
+        self.reserve = 0;
         if self.eviction.config.policy == Policy::NoEviction {
             return false;
         }
@@ -531,8 +539,8 @@ mod tests {
     fn noeviction_refuses_only_growing_commands() {
         let (mut s, used) = shard(Policy::NoEviction);
         fill(&mut s, &used, 120, |_| 0);
-        assert!(s.make_room(true).is_err());
-        assert!(s.make_room(false).is_ok());
+        assert!(s.make_room(true, 0).is_err());
+        assert!(s.make_room(false, 0).is_ok());
         assert_eq!(s.key_count(), 120);
     }
 

@@ -199,7 +199,13 @@ impl HeldHost<'_> {
         }
         for (shard, entries) in by_shard.into_iter().enumerate() {
             if !entries.is_empty() {
-                let _ = self.hold.execute_op(shard, ShardOp::Store { db: self.db, entries });
+                let _ = self.hold.execute_op(
+                    shard,
+                    ShardOp::Store {
+                        db: self.db,
+                        entries,
+                    },
+                );
             }
         }
     }
@@ -273,7 +279,10 @@ impl HeldHost<'_> {
             if entries.is_empty() {
                 continue;
             }
-            let op = ShardOp::Store { db: self.db, entries };
+            let op = ShardOp::Store {
+                db: self.db,
+                entries,
+            };
             if !matches!(self.hold.execute_op(shard, op), Some(OpResult::Done)) {
                 return shard_unavailable();
             }
@@ -328,7 +337,10 @@ impl Host for HeldHost<'_> {
             Err(e) => return (e, false),
         };
         if self.undo.is_some() {
-            let held = self.shards_of(spec, args).iter().all(|s| self.hold.holds(*s));
+            let held = self
+                .shards_of(spec, args)
+                .iter()
+                .all(|s| self.hold.holds(*s));
             if !held {
                 self.aborted = true;
                 return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);

@@ -70,8 +70,8 @@ pub fn main(a: &PubSubArgs, out: &mut dyn Write) -> Result<(), Error> {
         }
     }
     if a.json {
-        let text = serde_json::to_string_pretty(&results)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&results).map_err(|e| Error::Protocol(e.to_string()))?;
         writeln!(out, "{text}").map_err(Error::io("write report"))?;
         return Ok(());
     }
