@@ -106,6 +106,8 @@ pub const LFU_INIT_VAL: u8 = 5;
 /// Keys evicted per command at most; the shard's tick evicts the rest (so a command never
 /// waits long, as Redis bounds its eviction loop).
 const EVICTIONS_PER_COMMAND: usize = 32;
+/// Sampling rounds before concluding there is nothing to evict.
+const POOL_ROUNDS: usize = 4;
 /// Redis's EVPOOL_SIZE.
 const POOL_SIZE: usize = 16;
 
@@ -450,30 +452,28 @@ impl Shard {
             let keys = self.key_count();
             self.eviction.size_sketch(keys);
         }
-        let eviction = &mut self.eviction;
-        for (i, db) in self.dbs.iter().enumerate() {
-            db.sample(
-                config.samples.max(1),
-                volatile,
-                now,
-                &mut self.rng,
-                |k, e| {
+        // Pool entries may have gone (deleted, or evicted as newcomers) and crowd out fresh
+        // samples: when the pool empties without a live key, sample again (as Redis does).
+        for _ in 0..POOL_ROUNDS {
+            let eviction = &mut self.eviction;
+            for (i, db) in self.dbs.iter().enumerate() {
+                db.sample(config.samples.max(1), volatile, now, &mut self.rng, |k, e| {
                     let score = eviction.score(k, e, now);
                     eviction.offer(score, i, k);
-                },
-            );
-        }
-        while let Some(best) = self.eviction.pool.pop() {
-            if self.dbs[best.db].peek(&best.key, now).is_none() {
-                self.eviction.spare.push(best);
-                continue;
+                });
             }
-            if let Some(newcomer) = self.tinylfu_reject(&best, now) {
-                // The victim stays a candidate for next time.
-                self.eviction.pool.push(best);
-                return Some(newcomer);
+            while let Some(best) = self.eviction.pool.pop() {
+                if self.dbs[best.db].peek(&best.key, now).is_none() {
+                    self.eviction.spare.push(best);
+                    continue;
+                }
+                if let Some(newcomer) = self.tinylfu_reject(&best, now) {
+                    // The victim stays a candidate for next time.
+                    self.eviction.pool.push(best);
+                    return Some(newcomer);
+                }
+                return Some(best);
             }
-            return Some(best);
         }
         None
     }
