@@ -85,7 +85,7 @@ fn every_policy_keeps_writing_within_the_limit() {
         limit_memory(&mut con, policy);
         let ttl = |_| 3600;
         let volatile = policy.starts_with("volatile");
-        write_keys(&mut con, policy, 15_000, volatile.then_some(&ttl));
+        write_keys(&mut con, policy, 10_000, volatile.then_some(&ttl));
         // The tick may evict between two reads: read until both agree.
         let (keys, evicted) = loop {
             let evicted = info_field(&mut con, "stats", "evicted_keys");
@@ -156,7 +156,7 @@ fn volatile_policies_never_evict_persistent_keys() {
     ] {
         limit_memory(&mut con, policy);
         write_keys(&mut con, "keep", 1_000, None);
-        write_keys(&mut con, "tmp", 20_000, Some(&|_| 3600));
+        write_keys(&mut con, "tmp", 12_000, Some(&|_| 3600));
         assert_eq!(exists(&mut con, "keep", 0..1_000), 1_000, "{policy}");
         assert!(info_field(&mut con, "stats", "evicted_keys") > 0);
     }

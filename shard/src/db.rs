@@ -74,6 +74,17 @@ impl Db {
         self.keys.is_empty()
     }
 
+    /// Bytes the key table would allocate to grow if one more key were added now (0 while
+    /// it has room): eviction makes room before a write rather than let the table double
+    /// past `maxmemory` (Redis refuses dict expansion past maxmemory the same way).
+    pub fn growth_bytes(&self) -> usize {
+        if self.keys.len() < self.keys.capacity() {
+            return 0;
+        }
+        let slot = std::mem::size_of::<(u64, Bytes, Entry)>() + std::mem::size_of::<usize>() + 1;
+        self.keys.capacity().max(16) * slot
+    }
+
     pub fn volatile_len(&self) -> usize {
         self.volatile.len()
     }

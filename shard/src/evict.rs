@@ -106,6 +106,8 @@ pub const LFU_INIT_VAL: u8 = 5;
 /// Keys evicted per command at most; the shard's tick evicts the rest (so a command never
 /// waits long, as Redis bounds its eviction loop).
 const EVICTIONS_PER_COMMAND: usize = 32;
+/// Sampling rounds before concluding there is nothing to evict.
+const POOL_ROUNDS: usize = 4;
 /// Redis's EVPOOL_SIZE.
 const POOL_SIZE: usize = 16;
 
@@ -309,11 +311,16 @@ impl Shard {
 
     /// Called before each command while a memory limit is set: evicts (a bounded number of
     /// keys) if this shard must give memory back. Returns Redis's OOM error when a command
-    /// that may grow memory (`denyoom`) cannot be allowed.
-    pub fn make_room(&mut self, deny_oom: bool) -> Result<(), Reply> {
+    /// that may grow memory (`denyoom`) cannot be allowed. For such a command on database
+    /// `db`, a key table about to grow counts its growth as already used.
+    pub fn make_room(&mut self, deny_oom: bool, db: usize) -> Result<(), Reply> {
         if self.memory.is_none() {
             return Ok(());
         }
+        self.reserve = match self.dbs.get(db) {
+            Some(d) if deny_oom => d.growth_bytes(),
+            _ => 0,
+        };
         let pressure = self.pressure();
         if pressure == Pressure::Fits {
             return Ok(());
@@ -329,6 +336,7 @@ impl Shard {
             if !self.evict_one(now) {
                 return self.stuck(deny_oom);
             }
+            self.reserve = self.dbs.get(db).map_or(0, |d| d.growth_bytes()) * deny_oom as usize;
             if self.pressure() != Pressure::Over {
                 break;
             }
@@ -357,9 +365,10 @@ impl Shard {
 
     fn pressure(&mut self) -> Pressure {
         let keys = self.key_count();
+        let reserve = self.reserve;
         self.memory
             .as_mut()
-            .map_or(Pressure::Fits, |m| m.pressure(keys))
+            .map_or(Pressure::Fits, |m| m.pressure(keys, reserve))
     }
 
     /// The shard's periodic pass: publishes its figures, then evicts while it must give
@@ -370,6 +379,7 @@ impl Shard {
             return false;
         };
         memory.publish(keys, true);
+        self.reserve = 0;
         if self.eviction.config.policy == Policy::NoEviction {
             return false;
         }
@@ -442,30 +452,28 @@ impl Shard {
             let keys = self.key_count();
             self.eviction.size_sketch(keys);
         }
-        let eviction = &mut self.eviction;
-        for (i, db) in self.dbs.iter().enumerate() {
-            db.sample(
-                config.samples.max(1),
-                volatile,
-                now,
-                &mut self.rng,
-                |k, e| {
+        // Pool entries may have gone (deleted, or evicted as newcomers) and crowd out fresh
+        // samples: when the pool empties without a live key, sample again (as Redis does).
+        for _ in 0..POOL_ROUNDS {
+            let eviction = &mut self.eviction;
+            for (i, db) in self.dbs.iter().enumerate() {
+                db.sample(config.samples.max(1), volatile, now, &mut self.rng, |k, e| {
                     let score = eviction.score(k, e, now);
                     eviction.offer(score, i, k);
-                },
-            );
-        }
-        while let Some(best) = self.eviction.pool.pop() {
-            if self.dbs[best.db].peek(&best.key, now).is_none() {
-                self.eviction.spare.push(best);
-                continue;
+                });
             }
-            if let Some(newcomer) = self.tinylfu_reject(&best, now) {
-                // The victim stays a candidate for next time.
-                self.eviction.pool.push(best);
-                return Some(newcomer);
+            while let Some(best) = self.eviction.pool.pop() {
+                if self.dbs[best.db].peek(&best.key, now).is_none() {
+                    self.eviction.spare.push(best);
+                    continue;
+                }
+                if let Some(newcomer) = self.tinylfu_reject(&best, now) {
+                    // The victim stays a candidate for next time.
+                    self.eviction.pool.push(best);
+                    return Some(newcomer);
+                }
+                return Some(best);
             }
-            return Some(best);
         }
         None
     }
@@ -531,8 +539,8 @@ mod tests {
     fn noeviction_refuses_only_growing_commands() {
         let (mut s, used) = shard(Policy::NoEviction);
         fill(&mut s, &used, 120, |_| 0);
-        assert!(s.make_room(true).is_err());
-        assert!(s.make_room(false).is_ok());
+        assert!(s.make_room(true, 0).is_err());
+        assert!(s.make_room(false, 0).is_ok());
         assert_eq!(s.key_count(), 120);
     }
 

@@ -190,11 +190,11 @@ impl ShardMemory {
         (self.budget.total() as i64 + now - self.published).max(0) as u64
     }
 
-    /// Where this shard, holding `keys` keys, stands now. Cheap: two thread-local loads and
-    /// a few shared ones.
-    pub fn pressure(&mut self, keys: usize) -> Pressure {
-        let limit = self.budget.limit();
-        if limit == 0 || !self.budget.calibrated.load(Ordering::Relaxed) {
+    /// Where this shard, holding `keys` keys, stands now, if it is about to allocate
+    /// `reserve` more bytes. Cheap: two thread-local loads and a few shared ones.
+    pub fn pressure(&mut self, keys: usize, reserve: usize) -> Pressure {
+        let limit = self.budget.limit().saturating_sub(reserve as u64);
+        if self.budget.limit() == 0 || !self.budget.calibrated.load(Ordering::Relaxed) {
             return Pressure::Fits;
         }
         let mut total = self.estimate(keys);
@@ -251,29 +251,29 @@ pub(crate) mod tests {
         // The hot shard may use 90% of the server while the cold one uses little.
         a.set(900_000);
         b.set(50_000);
-        assert_eq!(hot.pressure(900), Pressure::Fits);
-        assert_eq!(cold.pressure(50), Pressure::Fits);
+        assert_eq!(hot.pressure(900, 0), Pressure::Fits);
+        assert_eq!(cold.pressure(50, 0), Pressure::Fits);
         // The cold shard grows, still holding fewer keys: the hot one must give memory back.
         b.set(110_000);
-        assert_eq!(cold.pressure(110), Pressure::OthersOver);
-        assert_eq!(hot.pressure(900), Pressure::Over);
+        assert_eq!(cold.pressure(110, 0), Pressure::OthersOver);
+        assert_eq!(hot.pressure(900, 0), Pressure::Over);
         // Far over the limit, every writing shard evicts.
         b.set(300_000);
-        assert_eq!(cold.pressure(300), Pressure::Over);
+        assert_eq!(cold.pressure(300, 0), Pressure::Over);
         b.set(110_000);
         // The hot shard has nothing it may evict: the cold one must evict too.
         hot.set_stuck(true);
-        assert_eq!(cold.pressure(110), Pressure::Over);
+        assert_eq!(cold.pressure(110, 0), Pressure::Over);
         assert!(!budget.all_stuck());
         cold.set_stuck(true);
         assert!(budget.all_stuck());
         a.set(600_000);
-        assert_eq!(hot.pressure(600), Pressure::Fits);
+        assert_eq!(hot.pressure(600, 0), Pressure::Fits);
         assert!(!budget.all_stuck());
         // Memory freed by another thread moves between nets but the sum is what counts.
         budget.calibrate(710_000);
         a.set(800_000);
         b.set(-90_000);
-        assert_eq!(hot.pressure(600), Pressure::Fits);
+        assert_eq!(hot.pressure(600, 0), Pressure::Fits);
     }
 }

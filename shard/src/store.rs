@@ -41,6 +41,8 @@ pub struct Shard {
     /// This shard's side of `maxmemory`; `None` when the server does not account memory.
     pub memory: Option<ShardMemory>,
     pub eviction: Eviction,
+    /// Bytes the command about to run may allocate beyond the estimate (key table growth).
+    pub(crate) reserve: usize,
     /// Whether the databases log expired keys, i.e. `notify` wanted `expired` when last checked.
     expiry_logged: bool,
 }
@@ -63,6 +65,7 @@ impl Shard {
             events: Vec::new(),
             memory: None,
             eviction: Eviction::default(),
+            reserve: 0,
             expiry_logged: false,
         }
     }
@@ -82,6 +85,7 @@ impl Shard {
             events: Vec::new(),
             memory: None,
             eviction: Eviction::default(),
+            reserve: 0,
             expiry_logged: false,
         }
     }
