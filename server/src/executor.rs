@@ -39,6 +39,8 @@ pub struct Shared {
     pub memory: Arc<MemoryBudget>,
     /// Highest `used_memory` seen (INFO used_memory_peak).
     pub peak_memory: AtomicU64,
+    /// Executors that have bound all their listeners; none accepts before all have.
+    pub bound: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -212,21 +214,37 @@ async fn executor_main(
     glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
     glommio::spawn_local(active_expiry(local.clone())).detach();
 
+    let mut tcp_listeners = Vec::with_capacity(listen.tcp.len());
     for addr in &listen.tcp {
         let listener =
             TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        glommio::spawn_local(accept_tcp(local.clone(), listener)).detach();
+        tcp_listeners.push(listener);
     }
+    let mut unix_listeners = Vec::new();
     if me == 0 {
         for (socket, kind) in [
             (&listen.unix, SocketKind::Unix),
             (&listen.shm, SocketKind::Shm),
         ] {
             if let Some((path, perm)) = socket {
-                let listener = bind_unix(path, *perm)?;
-                glommio::spawn_local(serve_unix(local.clone(), listener, kind)).detach();
+                unix_listeners.push((bind_unix(path, *perm)?, kind));
             }
         }
+    }
+    // A client that got an answer on one listener must find every other one bound (the Unix
+    // sockets are bound by executor 0 only), so nobody accepts until all executors have bound.
+    shared.bound.fetch_add(1, Ordering::AcqRel);
+    while shared.bound.load(Ordering::Acquire) < local.mesh.shards() {
+        if shared.is_shutting_down() {
+            return Ok(());
+        }
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    for listener in tcp_listeners {
+        glommio::spawn_local(accept_tcp(local.clone(), listener)).detach();
+    }
+    for (listener, kind) in unix_listeners {
+        glommio::spawn_local(serve_unix(local.clone(), listener, kind)).detach();
     }
     let stopped = shared.stopped();
     info!(shard = me, "executor ready");

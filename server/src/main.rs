@@ -114,6 +114,7 @@ fn start(
         tcp_port,
         memory: corekv_shard::memory::MemoryBudget::new(cpus.len(), config.maxmemory.0),
         peak_memory: std::sync::atomic::AtomicU64::new(0),
+        bound: std::sync::atomic::AtomicUsize::new(0),
     });
     watch_signals(shared.clone())?;
     let listening: Vec<String> = tcp
