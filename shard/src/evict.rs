@@ -457,10 +457,16 @@ impl Shard {
         for _ in 0..POOL_ROUNDS {
             let eviction = &mut self.eviction;
             for (i, db) in self.dbs.iter().enumerate() {
-                db.sample(config.samples.max(1), volatile, now, &mut self.rng, |k, e| {
-                    let score = eviction.score(k, e, now);
-                    eviction.offer(score, i, k);
-                });
+                db.sample(
+                    config.samples.max(1),
+                    volatile,
+                    now,
+                    &mut self.rng,
+                    |k, e| {
+                        let score = eviction.score(k, e, now);
+                        eviction.offer(score, i, k);
+                    },
+                );
             }
             while let Some(best) = self.eviction.pool.pop() {
                 if self.dbs[best.db].peek(&best.key, now).is_none() {
