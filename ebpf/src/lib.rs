@@ -9,7 +9,7 @@
 mod conn;
 mod layout;
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -172,12 +172,7 @@ impl FrontCache {
 
     /// Adds an accepted TCP socket to the sockmap, with kernel answers blocked for `blocked`
     /// reasons until [`Conn::publish`] says otherwise.
-    pub fn register(
-        self: &std::sync::Arc<Self>,
-        socket: &impl AsFd,
-        blocked: u32,
-    ) -> Result<Conn, Error> {
-        let fd = socket.as_fd().as_raw_fd();
+    pub fn register(self: &std::sync::Arc<Self>, fd: RawFd, blocked: u32) -> Result<Conn, Error> {
         let cookie = conn::socket_cookie(fd).map_err(Error::Socket)?;
         let slot = lock(&self.free_slots).pop().ok_or(Error::NoSlot)?;
         let shared = self.conns.slot(slot);

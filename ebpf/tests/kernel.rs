@@ -49,7 +49,7 @@ fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn cached_get_is_answered_in_kernel_and_misses_pass() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
-    let conn = cache.register(&server, 0).unwrap();
+    let conn = cache.register(std::os::fd::AsRawFd::as_raw_fd(&server), 0).unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
 
     client.write_all(&get("hot")).unwrap();

@@ -34,6 +34,8 @@ pub struct Shared {
     pub run_id: String,
     /// The TCP port actually served (differs from the config when it asked for port 0).
     pub tcp_port: u16,
+    /// The eBPF front cache, when enabled and loaded.
+    pub front_cache: Option<Arc<corekv_ebpf::FrontCache>>,
 }
 
 impl Shared {
@@ -172,6 +174,9 @@ async fn executor_main(
     let me = mesh.me();
     let mut shard = Shard::new(me, config.databases);
     shard.limits = config.encoding_limits();
+    if let Some(cache) = &shared.front_cache {
+        crate::front_cache::attach_shard(&mut shard, cache, mesh.shards());
+    }
     let local = Rc::new(Local {
         shard: RefCell::new(shard),
         mesh,

@@ -5,6 +5,7 @@ mod checks;
 mod clients;
 mod config;
 mod executor;
+mod front_cache;
 mod handlers;
 mod mesh;
 mod ops;
@@ -99,6 +100,7 @@ fn start(
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         tcp_port,
+        front_cache: front_cache::start(&config),
     });
     watch_signals(shared.clone())?;
     let listening: Vec<String> = tcp

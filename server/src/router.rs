@@ -355,7 +355,9 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
     let reply = {
         let mut shard = local.shard.borrow_mut();
         let mut ctx = shard.ctx_at(db, now_ms);
-        command::execute(&mut ctx, &COMMANDS[id], args)
+        let reply = command::execute(&mut ctx, &COMMANDS[id], args);
+        crate::front_cache::note_read(&mut shard, db, id, args, &reply);
+        reply
     };
     local
         .command_stats

@@ -15,6 +15,7 @@ use tracing::debug;
 use crate::blocking;
 use crate::clients::ClientInfo;
 use crate::executor::Local;
+use crate::front_cache;
 use crate::router::Router;
 
 /// Most commands taken from one read for one batch.
@@ -42,6 +43,10 @@ pub struct Session {
     /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
     pub now_ms: u64,
     pub router: Router,
+    /// This connection's place in the eBPF front cache (TCP, when the cache runs).
+    pub kernel: Option<crate::front_cache::KernelConn>,
+    /// Reasons set through `set_kernel_bypass_blocked` (see `front_cache::BypassBlock`).
+    pub kernel_blocks: u32,
 }
 
 impl Session {
@@ -128,8 +133,15 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         closing: false,
         now_ms: 0,
         router: Router::new(local.mesh.shards()),
+        kernel: None,
+        kernel_blocks: 0,
     };
     drop(config);
+    session.kernel = front_cache::register(
+        shared.front_cache.as_ref(),
+        io.transport(),
+        session.kernel_bypass_blocks(),
+    );
 
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     loop {
@@ -155,7 +167,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 debug!(client = id, "protocol error: {e}");
                 io.out
                     .extend_from_slice(format!("-ERR Protocol error: {e}\r\n").as_bytes());
-                let _ = io.flush().await;
+                let _ = front_cache::flush(&mut session.kernel, &mut io).await;
                 break;
             }
             Err(ReadError::QueryBufferLimit) => {
@@ -171,7 +183,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             }
         }
         if let Some(blocked) = Router::run_batch(&mut session, &mut batch, &mut io.out).await {
-            if io.flush().await.is_err() {
+            if front_cache::flush(&mut session.kernel, &mut io).await.is_err() {
                 break;
             }
             let (silent, proto) = (blocked.silent, session.proto);
@@ -181,9 +193,13 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 blocking::Outcome::Gone => break,
             }
         }
-        if io.flush().await.is_err() || session.closing || session.info.borrow().killed {
+        if front_cache::flush(&mut session.kernel, &mut io).await.is_err()
+            || session.closing
+            || session.info.borrow().killed
+        {
             break;
         }
+        front_cache::publish_idle(&session, &io, batch.is_empty());
     }
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);

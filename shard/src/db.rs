@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
+use crate::front::FrontKeys;
 use crate::value::Value;
 
 type Hasher = ahash::RandomState;
@@ -44,6 +45,8 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// The kernel front cache's keys of this database (database 0 when it is enabled).
+    pub front: Option<Box<FrontKeys>>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -70,6 +73,18 @@ impl Db {
         self.changes += 1;
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
+        }
+        if let Some(front) = &mut self.front {
+            front.on_write(key);
+        }
+    }
+
+    /// A GET returned `value` for `key`: lets the front cache count the read and cache the
+    /// key once it is hot. The version is this database's write counter.
+    pub fn note_read(&mut self, key: &[u8], value: &[u8]) {
+        let Some(front) = &mut self.front else { return };
+        if let Some(entry) = self.keys.get(key) {
+            front.on_read(key, value, self.changes, entry.expire_at);
         }
     }
 
@@ -196,6 +211,9 @@ impl Db {
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.keys.len();
+        if let Some(front) = &mut self.front {
+            front.on_clear();
+        }
         self.keys = IndexMap::default();
         self.volatile = IndexSet::default();
         self.changes += n as u64;

@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod command;
 pub mod db;
 pub mod errors;
+pub mod front;
 pub mod glob;
 pub mod long_double;
 pub mod notify;
