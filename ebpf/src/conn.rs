@@ -112,14 +112,22 @@ impl Conn {
     /// Whether the kernel has queued replies that user space has not yet seen reach the
     /// socket: before writing, corekv must wait for [`Conn::kernel_replies_sent`].
     pub fn kernel_answered_since_check(&self) -> bool {
-        self.cache.shared(self.slot).kernel_bytes.load(Ordering::Acquire) != self.kernel_seen
+        self.cache
+            .shared(self.slot)
+            .kernel_bytes
+            .load(Ordering::Acquire)
+            != self.kernel_seen
     }
 
     /// Whether every reply the kernel queued so far is in the socket's send queue, after the
     /// `written` bytes user space wrote itself. Kernel replies are sent by a kernel worker
     /// after the verdict program, so a user-space write must not overtake them.
     pub fn kernel_replies_sent(&mut self, written: u64) -> bool {
-        let kernel = self.cache.shared(self.slot).kernel_bytes.load(Ordering::Acquire);
+        let kernel = self
+            .cache
+            .shared(self.slot)
+            .kernel_bytes
+            .load(Ordering::Acquire);
         match queued_bytes(self.fd) {
             Ok(queued) if queued.saturating_sub(self.baseline) >= written + kernel => {
                 self.kernel_seen = kernel;

@@ -130,8 +130,7 @@ impl FrontCache {
     /// Puts `key` -> `value` in the kernel cache, valid until `expire_ns` (CLOCK_MONOTONIC,
     /// 0 = no expiry). Returns false when it is too big, already cached or the map is full.
     pub fn fill(&self, key: &[u8], value: &[u8], version: u64, expire_ns: u64) -> bool {
-        if key.len() > self.settings.max_key_bytes || value.len() > self.settings.max_value_bytes
-        {
+        if key.len() > self.settings.max_key_bytes || value.len() > self.settings.max_value_bytes {
             return false;
         }
         let (Some(k), Some(e)) = (Key::new(key), Entry::new(value, version, expire_ns)) else {

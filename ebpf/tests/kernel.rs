@@ -19,7 +19,9 @@ fn load() -> Option<Arc<FrontCache>> {
         max_key_bytes: 64,
         max_value_bytes: 1024,
     };
-    Some(Arc::new(FrontCache::load(settings).expect("load the BPF programs")))
+    Some(Arc::new(
+        FrontCache::load(settings).expect("load the BPF programs"),
+    ))
 }
 
 fn pair() -> (TcpStream, TcpStream) {
@@ -49,12 +51,16 @@ fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn cached_get_is_answered_in_kernel_and_misses_pass() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
-    let conn = cache.register(std::os::fd::AsRawFd::as_raw_fd(&server), 0).unwrap();
+    let conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
 
     client.write_all(&get("hot")).unwrap();
     assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
-    client.write_all(b"*2\r\n$3\r\nget\r\n$3\r\nhot\r\n").unwrap();
+    client
+        .write_all(b"*2\r\n$3\r\nget\r\n$3\r\nhot\r\n")
+        .unwrap();
     assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
     assert_eq!(cache.stats().hits, 2);
 

@@ -183,7 +183,10 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             }
         }
         if let Some(blocked) = Router::run_batch(&mut session, &mut batch, &mut io.out).await {
-            if front_cache::flush(&mut session.kernel, &mut io).await.is_err() {
+            if front_cache::flush(&mut session.kernel, &mut io)
+                .await
+                .is_err()
+            {
                 break;
             }
             let (silent, proto) = (blocked.silent, session.proto);
@@ -193,7 +196,9 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 blocking::Outcome::Gone => break,
             }
         }
-        if front_cache::flush(&mut session.kernel, &mut io).await.is_err()
+        if front_cache::flush(&mut session.kernel, &mut io)
+            .await
+            .is_err()
             || session.closing
             || session.info.borrow().killed
         {

@@ -113,8 +113,15 @@ fn hot_gets_are_answered_by_the_kernel() {
         assert_eq!(v, "value");
     }
     let after = info(&mut con);
-    assert_eq!(after["ebpf_front_cache_hits"] - before["ebpf_front_cache_hits"], 200);
-    assert_eq!(get_calls(&mut con), calls, "kernel answers never reach user space");
+    assert_eq!(
+        after["ebpf_front_cache_hits"] - before["ebpf_front_cache_hits"],
+        200
+    );
+    assert_eq!(
+        get_calls(&mut con),
+        calls,
+        "kernel answers never reach user space"
+    );
     assert_eq!(after["ebpf_front_cache_entries"], 1);
 
     // A lowercase GET from a raw client is answered the same way.
@@ -122,7 +129,10 @@ fn hot_gets_are_answered_by_the_kernel() {
     settle();
     raw.write_all(b"*2\r\n$3\r\nget\r\n$3\r\nhot\r\n").unwrap();
     read_exactly(&mut raw, b"$5\r\nvalue\r\n");
-    assert_eq!(info(&mut con)["ebpf_front_cache_hits"], after["ebpf_front_cache_hits"] + 1);
+    assert_eq!(
+        info(&mut con)["ebpf_front_cache_hits"],
+        after["ebpf_front_cache_hits"] + 1
+    );
 
     // A write invalidates before it is acknowledged: the next GET sees it.
     q::<()>(&mut con, &["SET", "hot", "new"]);
@@ -201,11 +211,7 @@ fn the_kernel_never_answers_blocked_connections() {
     if !is_root() {
         return;
     }
-    let server = support::Server::corekv_with_password(
-        1,
-        "secret",
-        &["--ebpf-front-cache", "yes"],
-    );
+    let server = support::Server::corekv_with_password(1, "secret", &["--ebpf-front-cache", "yes"]);
     let mut con = server.client();
     q::<()>(&mut con, &["AUTH", "secret"]);
     q::<()>(&mut con, &["SET", "hot", "value"]);
@@ -293,7 +299,10 @@ fn expiry_is_honoured_in_the_kernel() {
             Some(_) => last_seen = Some(invoked),
             None => break,
         }
-        assert!(set_acked.elapsed() < Duration::from_secs(5), "never expired");
+        assert!(
+            set_acked.elapsed() < Duration::from_secs(5),
+            "never expired"
+        );
     }
     let last_seen = last_seen.expect("read before it expired");
     // Two milliseconds cover the server's millisecond clock.
@@ -302,7 +311,56 @@ fn expiry_is_honoured_in_the_kernel() {
         "seen {:?} after SET",
         last_seen.duration_since(set_acked)
     );
-    assert!(info(&mut con)["ebpf_front_cache_hits"] > hits, "the kernel answered some");
+    assert!(
+        info(&mut con)["ebpf_front_cache_hits"] > hits,
+        "the kernel answered some"
+    );
+}
+
+/// Without the privileges to load BPF programs, corekv says so once and serves as usual.
+#[test]
+fn without_privileges_corekv_serves_without_the_cache() {
+    if !is_root() {
+        return;
+    }
+    let port = support::free_port();
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_corekv"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cores", "1", "--ebpf-front-cache", "yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("setpriv (util-linux) runs corekv as nobody");
+    let mut con = None;
+    for _ in 0..200 {
+        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+        {
+            con = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let mut con = con.expect("corekv serves without the front cache");
+    q::<()>(&mut con, &["SET", "k", "v"]);
+    let v: String = q(&mut con, &["GET", "k"]);
+    assert_eq!(v, "v");
+    assert_eq!(info(&mut con)["ebpf_front_cache_enabled"], 0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut log);
+    }
+    assert_eq!(
+        log.matches("eBPF front cache disabled, serving without it")
+            .count(),
+        1,
+        "one start-up message: {log}"
+    );
 }
 
 /// One operation on a key, as its client saw it.
@@ -463,7 +521,10 @@ fn concurrent_writers_never_let_readers_see_stale_values() {
     let mut con = server.client();
     let stats = info(&mut con);
     eprintln!("{total_reads} reads checked, front cache: {stats:?}");
-    assert!(stats["ebpf_front_cache_hits"] > 100, "the kernel answered too few reads");
+    assert!(
+        stats["ebpf_front_cache_hits"] > 100,
+        "the kernel answered too few reads"
+    );
     assert!(stats["ebpf_front_cache_invalidations"] > 10);
 }
 
@@ -534,10 +595,25 @@ fn stale_reads_are_detected() {
         write(20, 21, Some("v2"), Some(5)),
     ];
     assert!(stale_reason(&writes, &[], &read(5, 6, "v1")).is_none());
-    assert!(stale_reason(&writes, &[], &read(9, 12, "v1")).is_none(), "concurrent");
-    assert!(stale_reason(&writes, &[], &read(12, 13, "v1")).is_some(), "overwritten");
+    assert!(
+        stale_reason(&writes, &[], &read(9, 12, "v1")).is_none(),
+        "concurrent"
+    );
+    assert!(
+        stale_reason(&writes, &[], &read(12, 13, "v1")).is_some(),
+        "overwritten"
+    );
     assert!(stale_reason(&writes, &[], &read(22, 23, "v2")).is_none());
-    assert!(stale_reason(&writes, &[], &read(40, 41, "v2")).is_some(), "expired");
-    assert!(stale_reason(&writes, &[(at(2), at(3))], &read(4, 5, "v1")).is_some(), "flushed");
-    assert!(stale_reason(&writes, &[], &read(4, 5, "v9")).is_some(), "never written");
+    assert!(
+        stale_reason(&writes, &[], &read(40, 41, "v2")).is_some(),
+        "expired"
+    );
+    assert!(
+        stale_reason(&writes, &[(at(2), at(3))], &read(4, 5, "v1")).is_some(),
+        "flushed"
+    );
+    assert!(
+        stale_reason(&writes, &[], &read(4, 5, "v9")).is_some(),
+        "never written"
+    );
 }

@@ -204,7 +204,10 @@ mod tests {
         }
         assert_eq!(*rec.0.borrow(), ["fill a=v@1"]);
         front.on_clear();
-        assert_eq!(rec.0.borrow().last().map(String::as_str), Some("invalidate a"));
+        assert_eq!(
+            rec.0.borrow().last().map(String::as_str),
+            Some("invalidate a")
+        );
         assert!(front.is_empty());
     }
 }

@@ -332,7 +332,11 @@ impl Config {
 /// {"front_cache": {"enabled": true, "max_entries": 10}}}` gives `ebpf-front-cache: true` and
 /// `ebpf-front-cache-max-entries: 10` (`_` becomes `-`; `enabled` names the section itself).
 fn flatten_sections(json: serde_json::Value) -> serde_json::Value {
-    fn walk(prefix: &str, value: serde_json::Value, out: &mut serde_json::Map<String, serde_json::Value>) {
+    fn walk(
+        prefix: &str,
+        value: serde_json::Value,
+        out: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
         match value {
             serde_json::Value::Object(fields) if !prefix.is_empty() => {
                 for (name, v) in fields {
@@ -433,7 +437,11 @@ mod tests {
         assert_eq!(c.ebpf_front_cache_max_value_bytes, 30);
         std::fs::write(&path, r#"{"ebpf": {"front_cache": {"bogus": 1}}}"#).unwrap();
         assert!(Config::load(Some(&path), Overrides::default()).is_err());
-        std::fs::write(&path, r#"{"ebpf": {"front_cache": {"max_key_bytes": 129}}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"ebpf": {"front_cache": {"max_key_bytes": 129}}}"#,
+        )
+        .unwrap();
         assert!(Config::load(Some(&path), Overrides::default()).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
