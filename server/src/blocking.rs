@@ -148,6 +148,10 @@ pub fn serve_ready(local: &Local) {
     if local.blocking.borrow().waiters.is_empty() {
         return;
     }
+    if !local.locks.borrow().is_idle() {
+        // A transaction is in progress here: its writes are served when it releases.
+        return;
+    }
     let mut registry = local.blocking.borrow_mut();
     registry.retry = false;
     let mut shard = local.shard.borrow_mut();

@@ -99,6 +99,8 @@ pub struct Local {
     pub shared: Arc<Shared>,
     /// Clients blocked on this shard's keys.
     pub blocking: RefCell<crate::blocking::Registry>,
+    /// Intents of multi-shard transactions on this shard.
+    pub locks: RefCell<crate::txn::Locks>,
 }
 
 /// Where an executor's listeners come from.
@@ -184,6 +186,7 @@ async fn executor_main(
         command_stats: RefCell::new(CommandStats::new()),
         shared: shared.clone(),
         blocking: RefCell::default(),
+        locks: RefCell::default(),
     });
     serve_mesh(&local, receivers);
     glommio::spawn_local(active_expiry(local.clone())).detach();
@@ -244,10 +247,9 @@ fn serve_mesh(local: &Rc<Local>, mut receivers: Receivers<Envelope>) {
 fn handle_envelope(local: &Rc<Local>, env: Envelope) {
     match env {
         Envelope::Commands { commands, reply } => {
-            let replies = crate::router::execute_remote(local, commands);
-            // The requester may have gone (client disconnected): nothing to do then.
-            let _ = reply.send(replies);
+            crate::txn::serve_commands(local, commands, reply);
         }
+        Envelope::Txn(msg) => crate::txn::handle(local, msg),
         Envelope::Op { op, reply } => {
             let _ = reply.send(ops::execute(local, op));
         }

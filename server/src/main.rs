@@ -12,6 +12,7 @@ mod ops;
 mod router;
 mod session;
 mod stats;
+mod txn;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

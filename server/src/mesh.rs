@@ -30,6 +30,8 @@ pub enum Envelope {
         op: ShardOp,
         reply: oneshot::Sender<OpResult>,
     },
+    /// The transaction scheduler's messages (intents, a holder's commands, parking).
+    Txn(crate::txn::TxnMsg),
     /// A Unix socket client handed over by the executor that accepted it.
     UnixClient(AcceptedUnixStream),
     /// A shared-memory client (its Unix socket), handed over the same way.
@@ -70,20 +72,26 @@ impl Mesh {
     }
 
     /// Sends a batch of commands to a remote shard and returns the channel its replies come on.
+    /// `held`: the sender holds their keys (a transaction), so they skip the lock check.
     pub async fn send_commands(
         &self,
         shard: usize,
         commands: Vec<RemoteCommand>,
+        held: bool,
     ) -> Result<oneshot::Receiver<Vec<Reply>>, ShardGone> {
         let (tx, rx) = oneshot::channel();
-        self.send(
-            shard,
+        let env = if held {
+            Envelope::Txn(crate::txn::TxnMsg::Run {
+                commands,
+                reply: tx,
+            })
+        } else {
             Envelope::Commands {
                 commands,
                 reply: tx,
-            },
-        )
-        .await?;
+            }
+        };
+        self.send(shard, env).await?;
         Ok(rx)
     }
 }

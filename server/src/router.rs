@@ -23,6 +23,7 @@ use crate::handlers;
 use crate::mesh::RemoteCommand;
 use crate::ops::shard_unavailable;
 use crate::session::{ReplyMode, Session};
+use crate::txn;
 
 enum Slot {
     Ready(Reply),
@@ -181,12 +182,18 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         Route::Shard(_) | Route::Split(..) => {
             let silent = take_silence(s);
             match owner(s, spec, &args) {
-                Owner::One(shard) => run_on(s, shard, id, args, silent, out),
+                Owner::One(shard) => {
+                    if shard == s.local.mesh.me() && !s.txn.held {
+                        txn::wait_keys(&s.local, id, &args).await;
+                    }
+                    run_on(s, shard, id, args, silent, out)
+                }
                 Owner::Many => match spec.route {
-                    Route::Split(_, merge) => split(s, id, args, merge, silent, out),
+                    Route::Split(_, merge) if s.txn.held => split(s, id, args, merge, silent, out),
+                    Route::Split(_, merge) => split_atomic(s, id, args, merge, silent, out).await,
                     _ => {
                         flush(s, out).await;
-                        let reply = handlers::cross_shard(s, id, args).await;
+                        let reply = cross_shard_atomic(s, id, args).await;
                         ready(s, silent, reply, out);
                     }
                 },
@@ -208,7 +215,7 @@ async fn run_blocking(
     let silent = take_silence(s);
     let reply = match owner(s, &COMMANDS[id], &args) {
         Owner::One(shard) => run_on_shard(&s.local, shard, s.db, id, args.clone()).await,
-        Owner::Many => handlers::cross_shard(s, id, args.clone()).await,
+        Owner::Many => cross_shard_atomic(s, id, args.clone()).await,
     };
     if reply.is_null() {
         s.router.blocked = Some(Blocked {
@@ -271,19 +278,12 @@ fn run_on(
     });
 }
 
-/// Splits a multi-key command by shard; each part runs where its keys live.
-fn split(
-    s: &mut Session,
-    id: usize,
-    args: Vec<Bytes>,
-    merge: Merge,
-    silent: bool,
-    out: &mut Vec<u8>,
-) {
+/// A split command's part for each shard (empty where it has no key): its arguments, and the
+/// ordinals of its keys in the whole command.
+fn split_parts(s: &Session, id: usize, args: &[Bytes]) -> Vec<(Vec<Bytes>, Vec<usize>)> {
     let spec = &COMMANDS[id];
     let step = spec.keys.step.max(1) as usize;
     let shards = s.shards();
-    let key_count = spec.keys.positions(args.len()).count();
     let mut parts: Vec<(Vec<Bytes>, Vec<usize>)> =
         (0..shards).map(|_| (Vec::new(), Vec::new())).collect();
     for (ordinal, pos) in spec.keys.positions(args.len()).enumerate() {
@@ -294,13 +294,35 @@ fn split(
         part.0.extend_from_slice(&args[pos..pos + step]);
         part.1.push(ordinal);
     }
+    parts
+}
+
+/// The merge's starting value.
+fn merge_start(merge: Merge, id: usize, args: &[Bytes]) -> Slot {
     let acc = match merge {
         Merge::SumInts => Reply::Int(0),
         Merge::AllOk => Reply::Ok,
-        Merge::Gather => Reply::Array(vec![Reply::Nil; key_count]),
+        Merge::Gather => Reply::Array(vec![
+            Reply::Nil;
+            COMMANDS[id].keys.positions(args.len()).count()
+        ]),
     };
+    Slot::Merging { merge, acc }
+}
+
+/// Splits a multi-key command by shard; each part runs where its keys live. Inside a hold
+/// (EXEC) this is already isolated; [`split_atomic`] is the form outside one.
+fn split(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    merge: Merge,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    let parts = split_parts(s, id, &args);
     let slot = s.router.slots.len();
-    s.router.slots.push((silent, Slot::Merging { merge, acc }));
+    s.router.slots.push((silent, merge_start(merge, id, &args)));
     let me = s.local.mesh.me();
     for (shard, (part_args, positions)) in parts.into_iter().enumerate() {
         if part_args.is_empty() {
@@ -325,6 +347,68 @@ fn split(
     if s.router.slots.len() == 1 && !s.router.outboxes.iter().any(|o| !o.commands.is_empty()) {
         encode_ready(s, out);
     }
+}
+
+/// A split command whose keys span shards, atomic and isolated: each shard's part runs as
+/// soon as the scheduler grants its keys there, and the keys stay held until every part ran.
+async fn split_atomic(
+    s: &mut Session,
+    id: usize,
+    args: Vec<Bytes>,
+    merge: Merge,
+    silent: bool,
+    out: &mut Vec<u8>,
+) {
+    // Earlier commands of this client on these keys run first.
+    flush(s, out).await;
+    let step = COMMANDS[id].keys.step.max(1) as usize;
+    let mut positions = Vec::new();
+    let mut plan = Vec::new();
+    for (shard, (part_args, ordinals)) in split_parts(s, id, &args).into_iter().enumerate() {
+        if part_args.is_empty() {
+            continue;
+        }
+        let keys = part_args[1..].iter().step_by(step).cloned().collect();
+        let command = RemoteCommand {
+            id: id as u16,
+            db: s.db as u16,
+            args: part_args,
+        };
+        plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
+        positions.push(ordinals);
+    }
+    let (hold, replies) = txn::Hold::acquire_running(&s.local, plan).await;
+    hold.release().await;
+    let mut merged = merge_start(merge, id, &args);
+    for (mut reply, ordinals) in replies.into_iter().zip(positions) {
+        let part = reply.pop().unwrap_or_else(shard_unavailable);
+        merge_into(&mut merged, part, Some(&ordinals));
+    }
+    let reply = match merged {
+        Slot::Ready(r) | Slot::Merging { acc: r, .. } => r,
+        Slot::Waiting => shard_unavailable(),
+    };
+    ready(s, silent, reply, out);
+}
+
+/// A command whose keys span shards (RENAME, COPY, SMOVE, the *STORE commands...) with its
+/// keys held for its whole run; SORT with BY/GET patterns holds every shard.
+async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+    if s.txn.held {
+        return handlers::cross_shard(s, id, args).await;
+    }
+    let spec = &COMMANDS[id];
+    let claim = if spec.name.starts_with("sort") && sort::uses_patterns(&args) {
+        txn::Claim::All
+    } else {
+        txn::Claim::Keys(spec.key_positions(&args).map(|p| args[p].clone()).collect())
+    };
+    let hold = txn::Hold::acquire(&s.local, claim).await;
+    s.txn.held = true;
+    let reply = handlers::cross_shard(s, id, args).await;
+    s.txn.held = false;
+    hold.release().await;
+    reply
 }
 
 fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
@@ -367,8 +451,12 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
     reply
 }
 
-/// Executes a squashed batch that another executor sent here.
-pub fn execute_remote(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+/// Executes a squashed batch that another executor sent here (once no transaction holds its
+/// keys) or a transaction holder's commands.
+pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
+    if commands.is_empty() {
+        return Vec::new();
+    }
     let start = Instant::now();
     let now_ms = corekv_shard::now_ms();
     let replies = commands
@@ -408,7 +496,7 @@ pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
         let rx = s
             .local
             .mesh
-            .send_commands(shard, outbox.commands)
+            .send_commands(shard, outbox.commands, s.txn.held)
             .await
             .ok();
         waiting.push((outbox.targets, rx));
@@ -459,7 +547,7 @@ pub async fn run_on_shard(
         db: db as u16,
         args,
     };
-    match local.mesh.send_commands(shard, vec![command]).await {
+    match local.mesh.send_commands(shard, vec![command], false).await {
         Ok(rx) => rx
             .await
             .ok()

@@ -43,6 +43,7 @@ pub struct Session {
     /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
     pub now_ms: u64,
     pub router: Router,
+    pub txn: crate::txn::ClientTxn,
     /// This connection's place in the eBPF front cache (TCP, when the cache runs).
     pub kernel: Option<crate::front_cache::KernelConn>,
     /// Reasons set through `set_kernel_bypass_blocked` (see `front_cache::BypassBlock`).
@@ -133,6 +134,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         closing: false,
         now_ms: 0,
         router: Router::new(local.mesh.shards()),
+        txn: Default::default(),
         kernel: None,
         kernel_blocks: 0,
     };
