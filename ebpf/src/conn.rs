@@ -79,6 +79,9 @@ pub struct Conn {
     baseline: u64,
     /// Kernel reply bytes known to be in the socket's send queue already.
     kernel_seen: u64,
+    /// Bytes corekv read that never went through the program: they were queued before the
+    /// socket joined the sockmap (see `publish`).
+    bypassed: u64,
 }
 
 impl Conn {
@@ -96,14 +99,24 @@ impl Conn {
             fd,
             baseline,
             kernel_seen: 0,
+            bypassed: 0,
         }
     }
 
     /// Says that corekv has answered every request byte up to `read` (all of them written to
     /// the socket) and which reasons block kernel answers now. The kernel may answer the
     /// next request once this matches what it passed up.
-    pub fn publish(&self, read: u64, blocked: u32) {
+    ///
+    /// Bytes that reached the socket before it joined the sockmap are read without passing
+    /// the program, so `read` can exceed what the program counted by that much. Every byte
+    /// read was either passed or bypassed, so `read - passed` never exceeds the bypassed
+    /// bytes, and equals them once everything passed has been read: taking the largest such
+    /// difference never over-corrects (which could let the kernel answer early).
+    pub fn publish(&mut self, read: u64, blocked: u32) {
         let shared = self.cache.shared(self.slot);
+        let passed = shared.passed.load(Ordering::Acquire);
+        self.bypassed = self.bypassed.max(read.saturating_sub(passed));
+        let read = read - self.bypassed;
         shared.blocked.store(blocked, Ordering::Relaxed);
         // Release: the block flags are visible before the programs can see `done` catch up.
         shared.done.store(read, Ordering::Release);

@@ -51,7 +51,7 @@ fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn cached_get_is_answered_in_kernel_and_misses_pass() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
-    let conn = cache
+    let mut conn = cache
         .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
         .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
@@ -83,4 +83,23 @@ fn cached_get_is_answered_in_kernel_and_misses_pass() {
     client.write_all(&get("hot")).unwrap();
     assert_eq!(read_exact(&mut server, get("hot").len()), get("hot"));
     drop(conn);
+}
+
+#[test]
+fn bytes_queued_before_joining_do_not_stall_the_connection() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    // The client's first request is queued before the socket joins the sockmap.
+    client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    assert!(cache.fill(b"k", b"v", 1, 0));
+    assert_eq!(read_exact(&mut server, 14), b"*1\r\n$4\r\nPING\r\n");
+    server.write_all(b"+PONG\r\n").unwrap();
+    conn.publish(14, 0);
+    assert_eq!(read_exact(&mut client, 7), b"+PONG\r\n");
+    client.write_all(&get("k")).unwrap();
+    assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
 }

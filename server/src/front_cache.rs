@@ -255,10 +255,11 @@ fn send_now(fd: i32, data: &[u8]) -> usize {
 
 /// After the replies were written: when every byte read has been answered, lets the kernel
 /// answer this connection's next request.
-pub fn publish_idle<T: Transport>(s: &Session, io: &ClientIo<T>, batch_empty: bool) {
-    if let Some(k) = &s.kernel {
+pub fn publish_idle<T: Transport>(s: &mut Session, io: &ClientIo<T>, batch_empty: bool) {
+    let blocks = s.kernel_bypass_blocks();
+    if let Some(k) = &mut s.kernel {
         if batch_empty && io.query_buffer_len() == 0 {
-            k.conn.publish(io.bytes_read(), s.kernel_bypass_blocks());
+            k.conn.publish(io.bytes_read(), blocks);
         }
     }
 }

@@ -206,7 +206,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         {
             break;
         }
-        front_cache::publish_idle(&session, &io, batch.is_empty());
+        front_cache::publish_idle(&mut session, &io, batch.is_empty());
     }
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);
