@@ -83,9 +83,10 @@ impl Db {
     /// key once it is hot. The version is this database's write counter.
     pub fn note_read(&mut self, key: &[u8], value: &[u8]) {
         let Some(front) = &mut self.front else { return };
-        if let Some(entry) = self.keys.get(key) {
-            front.on_read(key, value, self.changes, entry.expire_at);
-        }
+        let keys = &self.keys;
+        front.on_read(key, value, self.changes, || {
+            keys.get(key).map(|e| e.expire_at)
+        });
     }
 
     /// Looks a key up for reading, removing it first if it has expired. One hash lookup:

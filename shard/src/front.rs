@@ -87,8 +87,15 @@ impl FrontKeys {
         }
     }
 
-    /// A GET found `value`: count the read and cache the key once it is hot.
-    pub(crate) fn on_read(&mut self, key: &[u8], value: &[u8], version: u64, expire_at: u64) {
+    /// A GET found `value`: count the read and cache the key once it is hot. `expire_at`
+    /// (the key's Unix-ms expiry, 0 = none) is only looked up for a fill.
+    pub(crate) fn on_read(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        version: u64,
+        expire_at: impl FnOnce() -> Option<u64>,
+    ) {
         if key.len() > self.limits.max_key_bytes || value.len() > self.limits.max_value_bytes {
             return;
         }
@@ -98,6 +105,7 @@ impl FrontKeys {
         {
             return;
         }
+        let Some(expire_at) = expire_at() else { return };
         if self.sink.fill(key, value, version, expire_at) {
             self.cached.insert(Bytes::copy_from_slice(key));
         }
@@ -182,14 +190,14 @@ mod tests {
     fn hot_keys_fill_once_and_writes_invalidate() {
         let (rec, mut front) = keys(10);
         for _ in 0..HOT_READS + 3 {
-            front.on_read(b"k", b"v", 7, 0);
+            front.on_read(b"k", b"v", 7, || Some(0));
         }
         front.on_write(b"other");
         front.on_write(b"k");
         front.on_write(b"k");
         assert_eq!(*rec.0.borrow(), ["fill k=v@7", "invalidate k"]);
         // The write reset its count: it needs HOT_READS reads again.
-        front.on_read(b"k", b"w", 8, 0);
+        front.on_read(b"k", b"w", 8, || Some(0));
         assert_eq!(rec.0.borrow().len(), 2);
     }
 
@@ -197,10 +205,10 @@ mod tests {
     fn limits_are_kept() {
         let (rec, mut front) = keys(1);
         for _ in 0..HOT_READS {
-            front.on_read(b"a", b"v", 1, 0);
-            front.on_read(b"b", b"v", 1, 0);
-            front.on_read(b"toolongkey", b"v", 1, 0);
-            front.on_read(b"c", b"toolongvalue", 1, 0);
+            front.on_read(b"a", b"v", 1, || Some(0));
+            front.on_read(b"b", b"v", 1, || Some(0));
+            front.on_read(b"toolongkey", b"v", 1, || Some(0));
+            front.on_read(b"c", b"toolongvalue", 1, || Some(0));
         }
         assert_eq!(*rec.0.borrow(), ["fill a=v@1"]);
         front.on_clear();
