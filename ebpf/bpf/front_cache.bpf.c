@@ -186,8 +186,11 @@ int fc_verdict(struct __sk_buff *skb)
 		count(FC_STAT_MISSES);
 		return pass(c, len);
 	}
+	// Only replies no longer than their request: growing the received skb
+	// (bpf_skb_change_tail past its length) leaves one the psock backlog never transmits on
+	// 6.18, so the client would wait forever. The loader never fills such entries.
 	__u32 rlen = e->reply_len;
-	if (rlen == 0 || rlen > FC_MAX_REPLY)
+	if (rlen == 0 || rlen > FC_MAX_REPLY || rlen > len)
 		return pass(c, len);
 	if (bpf_skb_change_tail(skb, rlen, 0) < 0)
 		return pass(c, len);

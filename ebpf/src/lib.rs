@@ -133,6 +133,10 @@ impl FrontCache {
         if key.len() > self.settings.max_key_bytes || value.len() > self.settings.max_value_bytes {
             return false;
         }
+        // The program answers only with replies that fit in the request's skb.
+        if bulk_reply_len(value.len()) > get_request_len(key.len()) {
+            return false;
+        }
         let (Some(k), Some(e)) = (Key::new(key), Entry::new(value, version, expire_ns)) else {
             return false;
         };
@@ -201,6 +205,16 @@ impl FrontCache {
         let _ = lock(&self.slots).remove(&cookie);
         lock(&self.free_slots).push(slot);
     }
+}
+
+/// Length of `GET key` in RESP array form: `*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n`.
+fn get_request_len(key_len: usize) -> usize {
+    18 + key_len.to_string().len() + key_len
+}
+
+/// Length of the bulk string reply `$<n>\r\n<value>\r\n`.
+fn bulk_reply_len(value_len: usize) -> usize {
+    5 + value_len.to_string().len() + value_len
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

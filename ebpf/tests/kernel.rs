@@ -103,3 +103,57 @@ fn bytes_queued_before_joining_do_not_stall_the_connection() {
     client.write_all(&get("k")).unwrap();
     assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
 }
+
+#[test]
+fn kernel_and_user_space_replies_alternate() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    server.set_nodelay(true).unwrap();
+    client.set_nodelay(true).unwrap();
+    let mut conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    assert!(cache.fill(b"hot", b"value!", 1, 0));
+    let (mut read, mut written) = (0u64, 0u64);
+    for i in 0..2000 {
+        // A miss answered by "user space" (this thread), then a kernel hit.
+        client.write_all(&get("cold")).unwrap();
+        let req = read_exact(&mut server, get("cold").len());
+        read += req.len() as u64;
+        let mut spins = 0;
+        while !conn.kernel_replies_sent(written) {
+            spins += 1;
+            assert!(spins < 100_000, "kernel reply {i} never reached the socket");
+            std::thread::yield_now();
+        }
+        server.write_all(b"$-1\r\n").unwrap();
+        written += 5;
+        conn.publish(read, 0);
+        assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
+        client.write_all(&get("hot")).unwrap();
+        assert_eq!(
+            read_exact(&mut client, 12),
+            b"$6\r\nvalue!\r\n",
+            "round {i}"
+        );
+    }
+}
+
+#[test]
+fn replies_longer_than_their_request_are_left_to_user_space() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    let _conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    // GET k is 20 bytes: a 13-byte value (20-byte reply) fits, a 14-byte one does not.
+    assert!(cache.fill(b"k", &[b'x'; 13], 1, 0));
+    assert!(!cache.fill(b"l", &[b'x'; 14], 1, 0));
+    client.write_all(&get("k")).unwrap();
+    let mut reply = b"$13\r\n".to_vec();
+    reply.extend_from_slice(&[b'x'; 13]);
+    reply.extend_from_slice(b"\r\n");
+    assert_eq!(read_exact(&mut client, reply.len()), reply);
+    client.write_all(&get("l")).unwrap();
+    assert_eq!(read_exact(&mut server, get("l").len()), get("l"));
+}
