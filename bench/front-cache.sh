@@ -35,14 +35,14 @@ for mode in ("off", "on"):
                   f"  server CPU {rep.get('server_cpu_us_per_request') or 0:6.2f} us/req"
                   f"  machine CPU {rep.get('machine_cpu_us_per_request') or 0:6.2f} us/req")
 def mean(reps, f):
-    return sum(f(r) for r in reps) / len(reps)
+    return sum(f(r) or 0 for r in reps) / len(reps)
 print()
 print("| workload | ops/s on/off | p99 on/off | server CPU/req on/off | machine CPU/req on/off |")
 print("|---|---:|---:|---:|---:|")
 for w in sorted({w for w, _ in rows}):
     on, off = rows[(w, "on")], rows[(w, "off")]
-    ratio = lambda f: mean(on, f) / mean(off, f)
+    ratio = lambda f: mean(on, f) / (mean(off, f) or float("nan"))
     print(f"| {w} | {ratio(lambda r: r['ops_per_sec']):.2f} | {ratio(lambda r: r['latency_us']['p99']):.2f}"
-          f" | {ratio(lambda r: r['server_cpu_us_per_request']):.2f}"
-          f" | {ratio(lambda r: r['machine_cpu_us_per_request']):.2f} |")
+          f" | {ratio(lambda r: r.get('server_cpu_us_per_request')):.2f}"
+          f" | {ratio(lambda r: r.get('machine_cpu_us_per_request')):.2f} |")
 PY

@@ -227,8 +227,16 @@ pub async fn flush<T: Transport>(
             return Ok(());
         }
         if k.conn.kernel_answered_since_check() {
+            // The kernel's worker usually sends within microseconds: let other tasks run a
+            // few times before sleeping on a timer.
+            let mut polls = 0;
             while !k.conn.kernel_replies_sent(io.bytes_written()) {
-                glommio::timer::sleep(Duration::from_micros(20)).await;
+                polls += 1;
+                if polls < 8 {
+                    futures_lite::future::yield_now().await;
+                } else {
+                    glommio::timer::sleep(Duration::from_micros(20)).await;
+                }
             }
         }
         let sent = send_now(k.fd, &io.out);

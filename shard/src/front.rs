@@ -71,13 +71,15 @@ impl FrontKeys {
     }
 
     /// A key is about to change or vanish: drop its kernel entry first. Its read count is
-    /// reset, so a key written as often as it is read does not bounce in and out of the map.
+    /// reset (cached or not), so only a key read `HOT_READS` times between two writes is
+    /// filled: one written about as often as it is read does not bounce in and out of the
+    /// map, each bounce costing a fill and an invalidation.
     pub(crate) fn on_write(&mut self, key: &[u8]) {
+        self.sketch.forget(key);
         if self.cached.is_empty() || !self.cached.remove(key) {
             return;
         }
         self.sink.invalidate(key);
-        self.sketch.forget(key);
     }
 
     /// Every key is going (FLUSHDB/FLUSHALL).
