@@ -227,16 +227,12 @@ pub async fn flush<T: Transport>(
             return Ok(());
         }
         if k.conn.kernel_answered_since_check() {
-            // The kernel's worker usually sends within microseconds: let other tasks run a
-            // few times before sleeping on a timer.
-            let mut polls = 0;
+            // The kernel's worker usually sends within microseconds, but on a busy machine it
+            // can wait for its CPU: back off (20 us doubling to 1 ms) instead of polling.
+            let mut pause = Duration::from_micros(20);
             while !k.conn.kernel_replies_sent(io.bytes_written()) {
-                polls += 1;
-                if polls < 8 {
-                    futures_lite::future::yield_now().await;
-                } else {
-                    glommio::timer::sleep(Duration::from_micros(20)).await;
-                }
+                glommio::timer::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(1));
             }
         }
         let sent = send_now(k.fd, &io.out);
