@@ -90,28 +90,40 @@ impl<T: Transport> ClientIo<T> {
         max: usize,
     ) -> Result<(), ReadError> {
         loop {
-            if let Some(err) = self.deferred.take() {
-                return Err(err.into());
-            }
-            while cmds.len() < max {
-                match self.parser.next(&mut self.read_buf) {
-                    Ok(Some(cmd)) => cmds.push(cmd),
-                    Ok(None) => break,
-                    Err(e) if cmds.is_empty() => return Err(e.into()),
-                    Err(e) => {
-                        self.deferred = Some(e);
-                        break;
-                    }
-                }
-            }
+            self.parse_buffered(cmds, max)?;
             if !cmds.is_empty() {
                 return Ok(());
             }
-            if self.query_buffer_len() > self.query_buffer_limit {
-                return Err(ReadError::QueryBufferLimit);
-            }
             self.fill().await?;
         }
+    }
+
+    /// Appends the complete commands already buffered to `cmds` (at most `max`), reading
+    /// nothing. With [`ClientIo::read_more`] it makes a read loop that can be interrupted at
+    /// any await (a client that also receives pushes).
+    pub fn parse_buffered(
+        &mut self,
+        cmds: &mut Vec<Vec<Bytes>>,
+        max: usize,
+    ) -> Result<(), ReadError> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err.into());
+        }
+        while cmds.len() < max {
+            match self.parser.next(&mut self.read_buf) {
+                Ok(Some(cmd)) => cmds.push(cmd),
+                Ok(None) => break,
+                Err(e) if cmds.is_empty() => return Err(e.into()),
+                Err(e) => {
+                    self.deferred = Some(e);
+                    break;
+                }
+            }
+        }
+        if cmds.is_empty() && self.query_buffer_len() > self.query_buffer_limit {
+            return Err(ReadError::QueryBufferLimit);
+        }
+        Ok(())
     }
 
     /// Reads whatever the client sends next into the buffer without parsing it, to notice a

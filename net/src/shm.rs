@@ -3,8 +3,8 @@
 //! unchanged.
 //!
 //! Waiting: with nothing to read (or no room to write) the task first yields for the bounded
-//! spin time, re-checking the ring each time the executor polls it (other connections of the
-//! executor keep running), then announces it sleeps, re-checks, and waits for the client's
+//! spin time (while spins pay, see `corekv_shm::spin`), re-checking the ring each time the
+//! executor polls it (other connections of the executor keep running), then announces it sleeps, re-checks, and waits for the client's
 //! doorbell through the executor's io_uring (an 8-byte read of the eventfd), or for the end of
 //! the client's Unix socket, which means the client is gone. An idle connection therefore costs
 //! nothing after its spin. See `corekv_shm::ring` for why no wake-up is lost.
@@ -25,6 +25,7 @@ use corekv_shm::doorbell::Doorbell;
 use corekv_shm::handshake::{self, ServerEnds};
 use corekv_shm::ring::{Consumer, Producer};
 use corekv_shm::segment::Segment;
+use corekv_shm::spin::SpinPolicy;
 use corekv_shm::ShmError;
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::io::BufferedFile;
@@ -49,6 +50,9 @@ pub struct ShmSettings {
     pub ring_size: usize,
     /// How long to poll an empty (or full) ring before sleeping.
     pub spin: Duration,
+    /// Unread reply bytes (a full ring plus what waits to enter it) past which the client is
+    /// disconnected; 0: no limit.
+    pub output_limit: usize,
 }
 
 /// One shared-memory client connection, owned by one executor.
@@ -65,9 +69,12 @@ pub struct ShmStream {
     ring_read: Option<DoorbellRead>,
     /// The client's socket: silent after the offer, its end means the client died.
     socket: UnixStream,
-    spin: Duration,
-    /// When the current spin ends; `None` while the connection makes progress.
+    spin: SpinPolicy,
+    output_limit: usize,
+    /// When the current wait's spin ends; `None` while the connection makes progress.
     spin_until: Option<Instant>,
+    /// Whether the current wait went to sleep (its spin did not catch the client).
+    slept: bool,
     path: String,
     /// Keeps the segment (and its memfd) for the connection's life.
     _segment: Segment,
@@ -98,8 +105,10 @@ impl ShmStream {
             inbound: Rc::new(inbound),
             ring_read: None,
             socket,
-            spin: settings.spin,
+            spin: SpinPolicy::new(settings.spin),
+            output_limit: settings.output_limit,
             spin_until: None,
+            slept: false,
             path,
             _segment: segment,
         })
@@ -113,13 +122,24 @@ impl ShmStream {
     /// True while the spin lasts: the task asks to be polled again and yields.
     fn spinning(&mut self, cx: &mut Context<'_>) -> bool {
         let now = Instant::now();
-        let until = *self.spin_until.get_or_insert(now + self.spin);
-        if now < until {
+        let until = *self
+            .spin_until
+            .get_or_insert_with(|| now + self.spin.next_spin());
+        if now < until && !self.slept {
             cx.waker().wake_by_ref();
             true
         } else {
+            self.slept = true;
             false
         }
+    }
+
+    /// The ring moved: the wait (if any) is over.
+    fn progressed(&mut self) {
+        if self.spin_until.take().is_some() {
+            self.spin.record(!self.slept);
+        }
+        self.slept = false;
     }
 
     /// Waits for the client's doorbell or the end of its socket.
@@ -171,7 +191,7 @@ impl AsyncRead for ShmStream {
             let n = this.requests.read(buf).map_err(violation)?;
             if n > 0 {
                 this.requests.end_sleep();
-                this.spin_until = None;
+                this.progressed();
                 if this.requests.producer_needs_wake() {
                     this.ring_client();
                 }
@@ -208,11 +228,19 @@ impl AsyncWrite for ShmStream {
             let n = this.replies.write(buf).map_err(violation)?;
             if n > 0 {
                 this.replies.end_sleep();
-                this.spin_until = None;
+                this.progressed();
                 if this.replies.consumer_needs_wake() {
                     this.ring_client();
                 }
                 return Poll::Ready(Ok(n));
+            }
+            // The ring is full: the client has not read `capacity` bytes, and `buf` waits.
+            let pending = this.replies.capacity().saturating_add(buf.len());
+            if this.output_limit != 0 && pending > this.output_limit {
+                return Poll::Ready(Err(violation(format_args!(
+                    "{pending} unread reply bytes exceed shm-output-limit {}",
+                    this.output_limit
+                ))));
             }
             if this.spinning(cx) {
                 return Poll::Pending;

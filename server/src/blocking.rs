@@ -65,6 +65,7 @@ impl Waiter {
     /// the client was served.
     fn serve(&mut self, shard: &mut Shard) -> bool {
         let spec = &COMMANDS[self.command];
+        let raised = shard.events.len();
         let mut ctx = shard.ctx(self.db);
         if spec.name == "xread" || spec.name == "xreadgroup" {
             // `$` means "entries after the last one when the client blocked".
@@ -72,6 +73,9 @@ impl Waiter {
         }
         let reply = command::execute(&mut ctx, spec, &self.args);
         if reply.is_null() {
+            // A re-check that serves nothing is not a client's read: no `keymiss` (Redis does
+            // not look the keys up again while a client stays blocked).
+            shard.drop_misses_since(raised);
             self.state.store(WAITING, Ordering::Release);
             return false;
         }

@@ -23,7 +23,8 @@ pub struct ClientInfo {
     pub created: Instant,
     pub last_active: Instant,
     pub last_command: &'static str,
-    pub multi: bool,
+    /// Commands queued since MULTI, or -1 outside MULTI.
+    pub multi: i64,
     pub no_evict: bool,
     pub is_unix: bool,
     /// Set by CLIENT KILL; the session ends at its next turn.
@@ -33,6 +34,19 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// Marks the client killed and wakes its session so it closes at once; false if it
+    /// already was.
+    pub fn kill(&mut self) -> bool {
+        if self.killed {
+            return false;
+        }
+        self.killed = true;
+        if let Some(switch) = self.kill_switch.take() {
+            let _ = switch.send(());
+        }
+        true
+    }
+
     /// One line of CLIENT LIST, in Redis 7.0's field order.
     pub fn line(&self) -> String {
         let now = Instant::now();
@@ -56,7 +70,7 @@ impl ClientInfo {
             now.duration_since(self.last_active).as_secs(),
             flags,
             self.db,
-            if self.multi { 0 } else { -1 },
+            self.multi,
             self.last_command,
             self.resp,
             show(&self.lib_name),
@@ -95,6 +109,10 @@ impl ClientRegistry {
         self.clients.insert(id, info);
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.clients.contains_key(&id)
+    }
+
     pub fn remove(&mut self, id: u64) {
         self.clients.remove(&id);
     }
@@ -113,11 +131,7 @@ impl ClientRegistry {
         let mut n = 0;
         for c in self.clients.values() {
             let mut c = c.borrow_mut();
-            if filter.matches(&c) && !c.killed {
-                c.killed = true;
-                if let Some(switch) = c.kill_switch.take() {
-                    let _ = switch.send(());
-                }
+            if filter.matches(&c) && c.kill() {
                 n += 1;
             }
         }

@@ -3,11 +3,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use corekv_net::{ShmSettings, ShmStream};
+use corekv_shard::memory::{MemoryBudget, ShardMemory};
 use corekv_shard::Shard;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::{MeshBuilder, Receivers};
@@ -36,6 +37,10 @@ pub struct Shared {
     pub tcp_port: u16,
     /// The eBPF front cache, when enabled and loaded.
     pub front_cache: Option<Arc<corekv_ebpf::FrontCache>>,
+    /// `maxmemory` and every shard's usage (see `corekv_shard::memory`).
+    pub memory: Arc<MemoryBudget>,
+    /// Highest `used_memory` seen (INFO used_memory_peak).
+    pub peak_memory: AtomicU64,
 }
 
 impl Shared {
@@ -70,6 +75,8 @@ impl Shared {
     /// Stops every executor: sets the flag and wakes each one.
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        // A script running forever would keep its executor from stopping.
+        corekv_script::busy::shutdown();
         let wakers = match self.stop_wakers.lock() {
             Ok(mut w) => std::mem::take(&mut *w),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
@@ -99,6 +106,8 @@ pub struct Local {
     pub shared: Arc<Shared>,
     /// Clients blocked on this shard's keys.
     pub blocking: RefCell<crate::blocking::Registry>,
+    pub pubsub: crate::pubsub::PubSub,
+    pub tracking: crate::tracking::Tracking,
     /// Intents of multi-shard transactions on this shard.
     pub locks: RefCell<crate::txn::Locks>,
 }
@@ -174,11 +183,24 @@ async fn executor_main(
     let config = shared.config();
     let mesh = Mesh::new(senders);
     let me = mesh.me();
+    let mesh_size = mesh.shards();
     let mut shard = Shard::new(me, config.databases);
+    shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
     if let Some(cache) = &shared.front_cache {
         crate::front_cache::attach_shard(&mut shard, cache, mesh.shards());
     }
+    match crate::memory::ThreadCounters::for_this_thread() {
+        Some(probe) => {
+            shard.memory = Some(ShardMemory::new(shared.memory.clone(), Box::new(probe)));
+        }
+        None => warn!(
+            shard = me,
+            "no allocator statistics: memory is not accounted"
+        ),
+    }
+    shard.configure_eviction(config.eviction());
+    shard.notify = config.notify_keyspace_events.0;
     let local = Rc::new(Local {
         shard: RefCell::new(shard),
         mesh,
@@ -186,9 +208,13 @@ async fn executor_main(
         command_stats: RefCell::new(CommandStats::new()),
         shared: shared.clone(),
         blocking: RefCell::default(),
+        pubsub: crate::pubsub::PubSub::new(me, mesh_size, config.pubsub_limit()),
+        tracking: Default::default(),
         locks: RefCell::default(),
     });
+    crate::handlers::scripting::install(&local, &config);
     serve_mesh(&local, receivers);
+    glommio::spawn_local(crate::pubsub::flusher(local.clone())).detach();
     glommio::spawn_local(active_expiry(local.clone())).detach();
 
     for addr in &listen.tcp {
@@ -251,11 +277,36 @@ fn handle_envelope(local: &Rc<Local>, env: Envelope) {
         }
         Envelope::Txn(msg) => crate::txn::handle(local, msg),
         Envelope::Op { op, reply } => {
-            let _ = reply.send(ops::execute(local, op));
+            let result = ops::execute(local, op);
+            reply_settled(local, reply, result);
         }
         Envelope::UnixClient(accepted) => start_session(local, accepted, SocketKind::Unix),
         Envelope::ShmClient(accepted) => start_session(local, accepted, SocketKind::Shm),
+        Envelope::Publish(deliveries) => local.pubsub.deliver(deliveries),
+        Envelope::Invalidate { deliveries, ack } => {
+            local.pubsub.deliver(deliveries);
+            let _ = ack.send(());
+        }
     }
+}
+
+/// Answers a remote request, after the invalidations its writes caused have reached their
+/// clients' executors (in a task of its own, so this peer's next requests run meanwhile).
+pub fn reply_settled<T: 'static>(
+    local: &Rc<Local>,
+    reply: futures_channel::oneshot::Sender<T>,
+    value: T,
+) {
+    if !local.tracking.has_unsettled() {
+        let _ = reply.send(value);
+        return;
+    }
+    let local = local.clone();
+    glommio::spawn_local(async move {
+        crate::tracking::settle(&local).await;
+        let _ = reply.send(value);
+    })
+    .detach();
 }
 
 /// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
@@ -271,6 +322,7 @@ fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKi
                 let settings = ShmSettings {
                     ring_size: c.shm_ring_size.0 as usize,
                     spin: Duration::from_micros(c.shm_spin_us),
+                    output_limit: c.shm_output_limit.0 as usize,
                 };
                 (c.shm_path.clone(), settings)
             });
@@ -329,7 +381,7 @@ async fn serve_unix(local: Rc<Local>, listener: UnixListener, kind: SocketKind) 
     }
 }
 
-/// Active expiry: `hz` times a second, expire sampled keys for at most 25% of a tick.
+/// Active expiry and eviction: `hz` times a second, each for at most 12.5% of a tick.
 async fn active_expiry(local: Rc<Local>) {
     loop {
         let hz = local.shared.with_config(|c| c.hz).max(1);
@@ -338,7 +390,12 @@ async fn active_expiry(local: Rc<Local>) {
         if crate::blocking::needs_retry(&local) {
             crate::blocking::serve_ready(&local);
         }
-        let more = local.shard.borrow_mut().active_expire(tick / 4);
+        let more = local.shard.borrow_mut().active_expire(tick / 8);
+        let more = crate::memory::tick(&local, tick / 8) || more;
+        crate::pubsub::keyspace::drain(&local);
+        if local.tracking.has_unsettled() {
+            crate::tracking::settle(&local).await;
+        }
         if more {
             // More to expire: yield to clients, then go on without waiting a whole tick.
             glommio::yield_if_needed().await;

@@ -22,13 +22,11 @@ use crate::config::Config;
 use crate::session::{ReplyMode, Session};
 
 /// Why the kernel must not answer a connection's GETs; one bit each in the connection's
-/// `blocked` word. Multi, Subscribed, Tracking and Monitor are set by their features through
-/// [`Session::set_kernel_bypass_blocked`]; the others follow the session's own state.
+/// `blocked` word. [`Session::kernel_bypass_blocks`] derives them from the session's state
+/// (authentication, database, CLIENT REPLY, MULTI, pub/sub or MONITOR, tracking); a feature
+/// whose state lives elsewhere sets its reason with [`Session::set_kernel_bypass_blocked`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
-// MULTI, pub/sub, tracking and MONITOR are being built on other branches; they call
-// `set_kernel_bypass_blocked` with these reasons.
-#[allow(dead_code)]
 pub enum BypassBlock {
     /// Inside MULTI: commands are queued, not answered.
     Multi = 1,
@@ -183,7 +181,7 @@ impl Session {
     /// effect before the kernel could answer the connection's next request: the kernel only
     /// answers once the session has published that it answered everything, and publishing
     /// writes these flags first.
-    #[allow(dead_code)] // see BypassBlock
+    #[allow(dead_code)] // an API for features whose state is not in the session
     pub fn set_kernel_bypass_blocked(&mut self, reason: BypassBlock, blocked: bool) {
         if blocked {
             self.kernel_blocks |= reason as u32;
@@ -192,8 +190,8 @@ impl Session {
         }
     }
 
-    /// Every reason that blocks kernel answers now: those set by features plus those that
-    /// follow the session's own state (authentication, database, CLIENT REPLY).
+    /// Every reason that blocks kernel answers now: those set through
+    /// `set_kernel_bypass_blocked` plus those that follow the session's own state.
     pub fn kernel_bypass_blocks(&self) -> u32 {
         let mut blocks = self.kernel_blocks;
         if !self.authenticated {
@@ -204,6 +202,16 @@ impl Session {
         }
         if self.reply_mode != ReplyMode::On {
             blocks |= BypassBlock::ReplyOff as u32;
+        }
+        if self.txn.multi.is_some() {
+            blocks |= BypassBlock::Multi as u32;
+        }
+        if self.push.is_some() {
+            // Pub/sub or MONITOR: pushes share the connection with replies.
+            blocks |= BypassBlock::Subscribed as u32 | BypassBlock::Monitor as u32;
+        }
+        if self.tracking.is_some() {
+            blocks |= BypassBlock::Tracking as u32;
         }
         blocks
     }

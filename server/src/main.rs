@@ -7,11 +7,15 @@ mod config;
 mod executor;
 mod front_cache;
 mod handlers;
+mod memory;
 mod mesh;
 mod ops;
+mod pubsub;
+mod push;
 mod router;
 mod session;
 mod stats;
+mod tracking;
 mod txn;
 
 use std::process::ExitCode;
@@ -102,6 +106,8 @@ fn start(
         run_id: format!("{:040x}", rand::random::<u128>()),
         tcp_port,
         front_cache: front_cache::start(&config),
+        memory: corekv_shard::memory::MemoryBudget::new(cpus.len(), config.maxmemory.0),
+        peak_memory: std::sync::atomic::AtomicU64::new(0),
     });
     watch_signals(shared.clone())?;
     let listening: Vec<String> = tcp

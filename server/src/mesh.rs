@@ -17,6 +17,8 @@ pub struct RemoteCommand {
     pub id: u16,
     pub db: u16,
     pub args: Vec<Bytes>,
+    /// The client that sent it (NOLOOP tracking); 0 when not a client's own command.
+    pub client: u64,
 }
 
 pub enum Envelope {
@@ -36,6 +38,13 @@ pub enum Envelope {
     UnixClient(AcceptedUnixStream),
     /// A shared-memory client (its Unix socket), handed over the same way.
     ShmClient(AcceptedUnixStream),
+    /// Pub/sub messages for this executor's subscribers, in publish order.
+    Publish(Vec<crate::pubsub::Delivery>),
+    /// Invalidations for this executor's tracking clients; `ack` once they are queued.
+    Invalidate {
+        deliveries: Vec<crate::pubsub::Delivery>,
+        ack: oneshot::Sender<()>,
+    },
 }
 
 /// This executor's handle on the mesh.

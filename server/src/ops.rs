@@ -62,6 +62,11 @@ pub enum ShardOp {
         db: usize,
         entries: Vec<(Bytes, Option<Entry>)>,
     },
+    /// Keyspace events a multi-shard command raised on keys this shard owns: published from
+    /// here, in order with the keys' other events.
+    Raise {
+        events: Vec<corekv_shard::notify::KeyEvent>,
+    },
     /// Register a blocked client's waiter on this shard (serving it at once if it can).
     Block {
         waiter: crate::blocking::Waiter,
@@ -72,6 +77,19 @@ pub enum ShardOp {
     },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
+    /// MEMORY USAGE of a key (-1 when absent).
+    MemoryUsage {
+        db: usize,
+        key: Bytes,
+    },
+    /// New eviction settings (CONFIG SET maxmemory-policy...).
+    SetEviction(corekv_shard::evict::EvictionConfig),
+    /// Re-read the pub/sub settings (keyspace events, output limit) after CONFIG SET.
+    ReloadPubSub,
+    /// Client-side caching's table changes and lookups.
+    Tracking(crate::tracking::TrackingOp),
+    /// Subscription counts changed on one executor (every executor keeps them all).
+    Interest(Vec<crate::pubsub::InterestChange>),
     /// Counters and key counts for INFO.
     Report,
     ResetStats,
@@ -110,6 +128,10 @@ pub fn execute(local: &Local, op: ShardOp) -> OpResult {
     let result = run(local, op);
     // Writes (Store, Put...) may have fed keys that clients are blocked on.
     crate::blocking::serve_ready(local);
+    // Keys it found expired (RANDOMKEY, Snapshot...) raise `expired` now.
+    local.shard.borrow_mut().collect_expired();
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     result
 }
 
@@ -161,6 +183,8 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     d.clear();
                 }),
             }
+            drop(shard);
+            crate::tracking::flushed(local);
             OpResult::Done
         }
         ShardOp::RandomKey { db } => {
@@ -216,12 +240,18 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let db = &mut shard.dbs[db];
             for (key, entry) in entries {
                 match entry {
-                    Some(e) => db.set(&key, e.value, Some(e.expire_at), now),
+                    Some(e) => {
+                        db.set(&key, e.value, Some(e.expire_at), now);
+                    }
                     None => {
                         db.remove(&key, now);
                     }
                 }
             }
+            OpResult::Done
+        }
+        ShardOp::Raise { events } => {
+            local.shard.borrow_mut().append_events(events);
             OpResult::Done
         }
         ShardOp::Block { waiter } => {
@@ -234,6 +264,30 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         }
         ShardOp::SetLimits(limits) => {
             local.shard.borrow_mut().limits = limits;
+            OpResult::Done
+        }
+        ShardOp::MemoryUsage { db, key } => OpResult::Int(
+            local
+                .shard
+                .borrow()
+                .memory_usage(db, &key, now)
+                .map_or(-1, |n| n as i64),
+        ),
+        ShardOp::SetEviction(config) => {
+            local.shard.borrow_mut().configure_eviction(config);
+            OpResult::Done
+        }
+        ShardOp::ReloadPubSub => {
+            let (notify, limit) = local
+                .shared
+                .with_config(|c| (c.notify_keyspace_events.0, c.pubsub_limit()));
+            local.shard.borrow_mut().notify = notify;
+            local.pubsub.limit.set(limit);
+            OpResult::Done
+        }
+        ShardOp::Tracking(op) => crate::tracking::execute(local, op),
+        ShardOp::Interest(changes) => {
+            local.pubsub.apply(&changes);
             OpResult::Done
         }
         ShardOp::Report => {
@@ -249,7 +303,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             }))
         }
         ShardOp::ResetStats => {
-            local.shard.borrow_mut().stats = ShardStats::default();
+            let mut shard = local.shard.borrow_mut();
+            shard.stats = ShardStats::default();
+            shard.eviction.evicted_keys = 0;
             local.command_stats.borrow_mut().reset();
             OpResult::Done
         }

@@ -22,6 +22,7 @@ use crate::executor::Local;
 use crate::handlers;
 use crate::mesh::RemoteCommand;
 use crate::ops::shard_unavailable;
+use crate::pubsub;
 use crate::session::{ReplyMode, Session};
 use crate::txn;
 
@@ -99,6 +100,9 @@ impl Router {
         let rest: Vec<Vec<Bytes>> = commands.collect();
         batch.extend(rest);
         flush(s, out).await;
+        if s.local.tracking.has_unsettled() {
+            crate::tracking::settle(&s.local).await;
+        }
         let usec = start.elapsed().as_micros() as u64;
         s.local.command_stats.borrow_mut().close_batch(usec);
         s.router.blocked.take()
@@ -131,9 +135,10 @@ fn take_silence(s: &mut Session) -> bool {
     }
 }
 
-async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
+pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
     let Some(id) = lookup_id(&args[0]) else {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, unknown_command(&args), out);
     };
     let spec = &COMMANDS[id];
@@ -142,14 +147,17 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
         !spec.arity_ok(args.len()) || (step > 1 && !(args.len() - 1).is_multiple_of(step));
     if bad_arity {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, errors::wrong_arity(spec.name), out);
     }
     if let Err(e) = spec.check_subcommand(&args) {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(s, silent, e, out);
     }
     if !s.authenticated && !spec.has_flag("no_auth") {
         let silent = take_silence(s);
+        s.txn.reject();
         return ready(
             s,
             silent,
@@ -157,8 +165,38 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             out,
         );
     }
+    if corekv_script::busy::any() && !corekv_shard::cmd::scripting::allowed_while_busy(spec, &args)
+    {
+        if let Some(busy) = busy_shard(s, spec, &args) {
+            let silent = take_silence(s);
+            return ready(s, silent, busy, out);
+        }
+    }
+    if s.subscriptions.is_some()
+        && pubsub::client::in_subscribed_mode(s)
+        && !pubsub::client::allowed_when_subscribed(spec.name)
+    {
+        let silent = take_silence(s);
+        return ready(
+            s,
+            silent,
+            pubsub::client::refused_when_subscribed(spec, &args),
+            out,
+        );
+    }
+    if s.local.pubsub.monitoring.get() {
+        pubsub::monitor::feed(s, spec, &args);
+    }
+    if s.tracking.is_some() {
+        crate::tracking::before_command(s, spec, &args).await;
+    }
     s.info.borrow_mut().last_command = spec.name;
-    if spec.blocking {
+    if s.txn.multi.is_some() && !txn::runs_in_multi(spec.name) {
+        let silent = take_silence(s);
+        let reply = txn::queue(s, id, args);
+        return ready(s, silent, reply, out);
+    }
+    if spec.blocking && !s.txn.in_exec {
         if let Some(timeout) = blocking::timeout(spec.name, &args) {
             return run_blocking(s, id, args, timeout, out).await;
         }
@@ -168,22 +206,41 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             flush(s, out).await;
             // CLIENT REPLY decides its own silence; other commands follow the mode.
             let slot = command::stat_slot(id, &args);
-            let reply = handlers::run(s, id, args).await;
+            let reply = if spec.name == "exec" {
+                txn::exec(s, out).await
+            } else {
+                handlers::run(s, id, args).await
+            };
             let failed = reply.as_ref().is_some_and(Reply::is_error);
             s.local.command_stats.borrow_mut().count(slot, failed);
             let silent = match reply {
                 None => true,
                 Some(_) => take_silence(s),
             };
+            if let Some(queue) = &s.push {
+                queue.set_proto(s.proto); // HELLO may have switched it
+                if spec.group == "pubsub" {
+                    // Pushes this command queued (subscribe confirmations, a message
+                    // published to itself) go before its reply, as in Redis.
+                    queue.take_into(out);
+                }
+            }
             if let Some(reply) = reply {
                 ready(s, silent, reply, out);
             }
         }
         Route::Shard(_) | Route::Split(..) => {
             let silent = take_silence(s);
+            if s.shards() > 1 && handlers::scripting::is_script(spec) {
+                return run_script(s, id, args, silent, out).await;
+            }
             match owner(s, spec, &args) {
                 Owner::One(shard) => {
-                    if shard == s.local.mesh.me() && !s.txn.held {
+                    // The hot path's only scheduler cost: one branch while no intent exists.
+                    if shard == s.local.mesh.me()
+                        && !s.txn.held
+                        && !s.local.locks.borrow().is_idle()
+                    {
                         txn::wait_keys(&s.local, id, &args).await;
                     }
                     run_on(s, shard, id, args, silent, out)
@@ -200,6 +257,37 @@ async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// A script runs on its declared keys' shard, or with every shard held when it needs more
+/// (see [`handlers::scripting`]).
+async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, out: &mut Vec<u8>) {
+    let me = s.local.mesh.me();
+    let owner = if handlers::scripting::known_spanning(&args) {
+        Owner::Many
+    } else {
+        owner(s, &COMMANDS[id], &args)
+    };
+    let reply = match owner {
+        Owner::One(shard) if shard == me => {
+            if !s.txn.held {
+                txn::wait_keys(&s.local, id, &args).await;
+            }
+            execute_local(&s.local, s.db, id, &args, s.now_ms)
+        }
+        Owner::One(shard) => {
+            flush(s, out).await;
+            run_on_shard(&s.local, shard, s.db, id, args.clone()).await
+        }
+        Owner::Many => Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS),
+    };
+    let reply = if corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+        flush(s, out).await;
+        handlers::scripting::finish(s, id, &args, reply).await
+    } else {
+        reply
+    };
+    ready(s, silent, reply, out);
 }
 
 /// Runs a blocking command's first attempt; if it has nothing to serve, the batch stops and
@@ -227,6 +315,14 @@ async fn run_blocking(
         });
     } else {
         ready(s, silent, reply, out);
+    }
+}
+
+/// The BUSY error if a shard this command needs is running a script past the threshold.
+fn busy_shard(s: &Session, spec: &command::CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    match (spec.route, owner(s, spec, args)) {
+        (Route::Server, _) | (_, Owner::Many) => corekv_script::busy::check_all(s.shards()),
+        (_, Owner::One(shard)) => corekv_script::busy::check(shard),
     }
 }
 
@@ -261,6 +357,7 @@ fn run_on(
     out: &mut Vec<u8>,
 ) {
     if shard == s.local.mesh.me() {
+        s.local.tracking.writer.set(s.id);
         let reply = execute_local(&s.local, s.db, id, &args, s.now_ms);
         return ready(s, silent, reply, out);
     }
@@ -271,6 +368,7 @@ fn run_on(
         id: id as u16,
         db: s.db as u16,
         args,
+        client: s.id,
     });
     outbox.targets.push(Target {
         slot,
@@ -329,6 +427,7 @@ fn split(
             continue;
         }
         if shard == me {
+            s.local.tracking.writer.set(s.id);
             let reply = execute_local(&s.local, s.db, id, &part_args, s.now_ms);
             merge_into(&mut s.router.slots[slot].1, reply, Some(&positions));
         } else {
@@ -337,6 +436,7 @@ fn split(
                 id: id as u16,
                 db: s.db as u16,
                 args: part_args,
+                client: s.id,
             });
             outbox.targets.push(Target {
                 slot,
@@ -373,12 +473,12 @@ async fn split_atomic(
             id: id as u16,
             db: s.db as u16,
             args: part_args,
+            client: s.id,
         };
         plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
         positions.push(ordinals);
     }
-    let (hold, replies) = txn::Hold::acquire_running(&s.local, plan).await;
-    hold.release().await;
+    let replies = txn::Hold::run_once(&s.local, plan).await;
     let mut merged = merge_start(merge, id, &args);
     for (mut reply, ordinals) in replies.into_iter().zip(positions) {
         let part = reply.pop().unwrap_or_else(shard_unavailable);
@@ -436,10 +536,13 @@ fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
 
 /// Executes a command on this executor's shard and counts it. `now_ms` is the batch's clock.
 pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms: u64) -> Reply {
+    let spec = &COMMANDS[id];
     let reply = {
         let mut shard = local.shard.borrow_mut();
-        let mut ctx = shard.ctx_at(db, now_ms);
-        let reply = command::execute(&mut ctx, &COMMANDS[id], args);
+        let reply = match shard.make_room(spec.deny_oom) {
+            Ok(()) => command::execute(&mut shard.ctx_at(db, now_ms), spec, args),
+            Err(oom) => oom,
+        };
         crate::front_cache::note_read(&mut shard, db, id, args, &reply);
         reply
     };
@@ -448,6 +551,8 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
         .borrow_mut()
         .count(command::stat_slot(id, args), reply.is_error());
     crate::blocking::serve_ready(local);
+    crate::pubsub::keyspace::drain(local);
+    crate::tracking::drain(local);
     reply
 }
 
@@ -461,7 +566,10 @@ pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     let now_ms = corekv_shard::now_ms();
     let replies = commands
         .iter()
-        .map(|c| execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms))
+        .map(|c| {
+            local.tracking.writer.set(c.client);
+            execute_local(local, c.db as usize, c.id as usize, &c.args, now_ms)
+        })
         .collect();
     local
         .command_stats
@@ -540,12 +648,14 @@ pub async fn run_on_shard(
     args: Vec<Bytes>,
 ) -> Reply {
     if shard == local.mesh.me() {
+        local.tracking.writer.set(0);
         return execute_local(local, db, id, &args, corekv_shard::now_ms());
     }
     let command = RemoteCommand {
         id: id as u16,
         db: db as u16,
         args,
+        client: 0,
     };
     match local.mesh.send_commands(shard, vec![command], false).await {
         Ok(rx) => rx

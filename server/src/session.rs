@@ -16,6 +16,8 @@ use crate::blocking;
 use crate::clients::ClientInfo;
 use crate::executor::Local;
 use crate::front_cache;
+use crate::pubsub::client::Subscriptions;
+use crate::push::{self, PushQueue};
 use crate::router::Router;
 
 /// Most commands taken from one read for one batch.
@@ -43,6 +45,11 @@ pub struct Session {
     /// Wall clock (Unix ms) read once per batch; every command of the batch runs at it.
     pub now_ms: u64,
     pub router: Router,
+    /// Out-of-band messages for this client (pub/sub, MONITOR), once it has asked for any.
+    pub push: Option<Rc<PushQueue>>,
+    pub subscriptions: Option<Box<Subscriptions>>,
+    /// CLIENT TRACKING settings, while on.
+    pub tracking: Option<Box<crate::tracking::ClientTracking>>,
     pub txn: crate::txn::ClientTxn,
     /// This connection's place in the eBPF front cache (TCP, when the cache runs).
     pub kernel: Option<crate::front_cache::KernelConn>,
@@ -115,7 +122,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         created: now,
         last_active: now,
         last_command: "NULL",
-        multi: false,
+        multi: -1,
         no_evict: false,
         // Shared-memory clients arrive over a Unix socket too.
         is_unix: io.transport().kind() != TransportKind::Tcp,
@@ -134,6 +141,9 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         closing: false,
         now_ms: 0,
         router: Router::new(local.mesh.shards()),
+        push: None,
+        subscriptions: None,
+        tracking: None,
         txn: Default::default(),
         kernel: None,
         kernel_blocks: 0,
@@ -148,12 +158,15 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     loop {
         // Commands left over from a batch that blocked run before anything new is read.
+        let queue = session.push.clone();
         let read = async {
-            if batch.is_empty() {
-                Some(io.read_batch(&mut batch, MAX_BATCH).await)
-            } else {
-                Some(Ok(()))
+            if !batch.is_empty() {
+                return Some(Ok(()));
             }
+            Some(match &queue {
+                None => io.read_batch(&mut batch, MAX_BATCH).await,
+                Some(q) => push::read_or_deliver(&mut io, &mut batch, MAX_BATCH, q).await,
+            })
         };
         let killed = async {
             let _ = (&mut kill_rx).await;
@@ -198,16 +211,27 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 blocking::Outcome::Gone => break,
             }
         }
-        if front_cache::flush(&mut session.kernel, &mut io)
-            .await
-            .is_err()
-            || session.closing
-            || session.info.borrow().killed
-        {
+        let flushed = match &session.push {
+            None => front_cache::flush(&mut session.kernel, &mut io).await.is_ok(),
+            Some(queue) => {
+                // Pushes queued during the batch follow its replies. A subscriber that stops
+                // reading may be killed (output limit) while the write waits.
+                queue.take_into(&mut io.out);
+                let killed = async {
+                    let _ = (&mut kill_rx).await;
+                    false
+                };
+                let flush = async { front_cache::flush(&mut session.kernel, &mut io).await.is_ok() };
+                futures_lite::future::or(flush, killed).await
+            }
+        };
+        if !flushed || session.closing || session.info.borrow().killed {
             break;
         }
         front_cache::publish_idle(&mut session, &io, batch.is_empty());
     }
+    crate::txn::reset(&mut session);
+    crate::pubsub::client::disconnect(&mut session).await;
     local.clients.borrow_mut().remove(id);
     counters.connected.fetch_sub(1, Ordering::Relaxed);
 }

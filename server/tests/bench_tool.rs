@@ -239,3 +239,28 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[test]
+fn shm_connections_with_pipelining_and_fill() {
+    let (server, path) = Server::corekv_with_shm(2, "64kb", &[]);
+    let path = path.display().to_string();
+    #[rustfmt::skip]
+    let argv = [
+        "corekv-bench", "run", "--json", "--quiet", "--transport", "shm", "--socket", &path,
+        "--connections", "8", "--pipeline", "16", "--requests", "20000", "--warmup", "0s",
+        "--keys", "500", "--fill", "--ratio", "1:3", "--value-size", "100",
+    ];
+    let mut out = Vec::new();
+    if let Err(e) = corekv_bench::main_with_args(argv, &mut out) {
+        panic!("corekv-bench {argv:?} failed: {e:?}");
+    }
+    let r: Value = serde_json::from_slice(&out).unwrap();
+    check_counts(&r);
+    assert_eq!(count(&r, "requests"), 20_000, "{r}");
+    assert!(r["target"].as_str().unwrap().starts_with("shm:"), "{r}");
+    // The fill went over shared memory too: every GET hits.
+    assert_eq!(r["hit_ratio"].as_f64(), Some(1.0), "{r}");
+    assert!(count(&r, "hits") > 10_000, "{r}");
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut server.client()).unwrap();
+    assert_eq!(keys, 500);
+}

@@ -7,7 +7,9 @@ use std::sync::{LazyLock, OnceLock};
 use bytes::Bytes;
 use corekv_net::Reply;
 
-use crate::cmd::{bitmap, geo, hash, hll, keys, list, set, sort, stream, strings, zset};
+use crate::cmd::{
+    bitmap, geo, hash, hll, keys, list, pubsub, scripting, set, sort, stream, strings, zset,
+};
 use crate::store::Ctx;
 
 /// Runs a command on the shard that owns its keys. `args[0]` is the command name.
@@ -101,6 +103,8 @@ pub struct CommandSpec {
     pub find_keys: Option<KeyFinder>,
     /// Has the "blocking" flag (checked on every request, so kept as a field).
     pub blocking: bool,
+    /// Has the "denyoom" flag: refused over `maxmemory` when nothing can be evicted.
+    pub deny_oom: bool,
 }
 
 /// Finds the key positions of a command with movable keys; invalid forms yield what can be
@@ -201,6 +205,7 @@ pub const fn spec(
         subcommands: &[],
         find_keys: None,
         blocking: has(flags, "blocking"),
+        deny_oom: has(flags, "denyoom"),
     }
 }
 
@@ -296,6 +301,8 @@ pub static COMMANDS: LazyLock<Vec<CommandSpec>> = LazyLock::new(|| {
         geo::COMMANDS,
         stream::COMMANDS,
         sort::COMMANDS,
+        pubsub::COMMANDS,
+        scripting::COMMANDS,
     ]
     .concat()
 });
@@ -312,8 +319,15 @@ static CORE: &[CommandSpec] = &[
     spec("reset", 1, CONN, NO_KEYS, "connection", "Resets the connection.", Server),
     spec("client", -2, CONN_AUTH, NO_KEYS, "connection", "A container for client connection commands.", Server).with_subcommands(&[
         ("id", 2), ("getname", 2), ("setname", 3), ("list", -2), ("info", 2), ("kill", -3),
-        ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2),
+        ("setinfo", 4), ("no-evict", 3), ("reply", 3), ("help", 2), ("tracking", -3),
+        ("caching", 3), ("getredir", 2), ("trackinginfo", 2),
     ]),
+    // transactions
+    spec("multi", 1, CONN_AUTH, NO_KEYS, "transactions", "Mark the start of a transaction block", Server),
+    spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NO_KEYS, "transactions", "Execute all commands issued after MULTI", Server),
+    spec("discard", 1, CONN_AUTH, NO_KEYS, "transactions", "Discard all commands issued after MULTI", Server),
+    spec("watch", -2, CONN_AUTH, ALL_KEYS, "transactions", "Watch the given keys to determine execution of the MULTI/EXEC block", Server),
+    spec("unwatch", 1, CONN_AUTH, NO_KEYS, "transactions", "Forget about all watched keys", Server),
     // server
     spec("info", -1, &["loading", "stale"], NO_KEYS, "server", "Returns information and statistics about the server.", Server),
     spec("dbsize", 1, R, NO_KEYS, "server", "Returns the number of keys in the database.", Server),
@@ -329,6 +343,9 @@ static CORE: &[CommandSpec] = &[
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NO_KEYS, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", Server),
     spec("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "Returns the Unix timestamp of the last successful save to disk.", Server),
     spec("debug", -2, ADMIN, NO_KEYS, "server", "A container for debugging commands.", Server),
+    spec("memory", -2, RS, k(2, 2, 1), "server", "A container for memory diagnostics commands.", Server).with_subcommands(&[
+        ("usage", -3), ("stats", 2), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("help", 2),
+    ]),
     // generic
     spec("del", -2, WD, ALL_KEYS, "generic", "Deletes one or more keys.", Split(keys::del, Merge::SumInts)),
     spec("unlink", -2, WDF, ALL_KEYS, "generic", "Asynchronously deletes one or more keys.", Split(keys::del, Merge::SumInts)),
@@ -470,7 +487,12 @@ pub fn display_name(name: &[u8]) -> String {
 /// Runs a shard command directly (no routing); used by shards for local and remote work.
 pub fn execute(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     match spec.route {
-        Route::Shard(h) | Route::Split(h, _) => h(ctx, args),
+        Route::Shard(h) | Route::Split(h, _) => {
+            let reply = h(ctx, args);
+            // Keys it found expired after its last event are raised now (one branch if off).
+            ctx.shard.collect_expired();
+            reply
+        }
         Route::Server => Reply::error("ERR command cannot run on a shard"),
     }
 }

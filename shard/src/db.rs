@@ -23,8 +23,11 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
     pub expire_at: u64,
-    /// Last access, in seconds of the shard clock (OBJECT IDLETIME).
+    /// Last access, in seconds of the shard clock (OBJECT IDLETIME, LRU eviction).
     pub last_access: u32,
+    /// LFU policies: Redis's logarithmic access counter and the minute it last decayed.
+    pub freq: u8,
+    pub freq_minutes: u16,
 }
 
 impl Entry {
@@ -47,6 +50,16 @@ pub struct Db {
     pub ready: Vec<Bytes>,
     /// The kernel front cache's keys of this database (database 0 when it is enabled).
     pub front: Option<Box<FrontKeys>>,
+    /// Clients watching keys of this database (WATCH).
+    pub watchers: crate::watch::Watchers,
+    /// Whether expired keys are kept in `expired_log` (someone listens for `expired` events).
+    pub(crate) log_expired: bool,
+    /// Keys expired since the shard last turned them into events.
+    pub(crate) expired_log: Vec<Bytes>,
+    /// Set by the server while clients track keys of this shard (client-side caching).
+    pub track_writes: bool,
+    /// Keys written since the server last sent their invalidations (while `track_writes`).
+    pub written: Vec<Bytes>,
 }
 
 /// Outcome of one step of a SCAN walk over a database.
@@ -74,6 +87,12 @@ impl Db {
         if !self.blocked.is_empty() && self.blocked.contains(key) {
             self.ready.push(Bytes::copy_from_slice(key));
         }
+        if !self.watchers.is_empty() {
+            self.watchers.touch(key);
+        }
+        if self.track_writes {
+            self.written.push(Bytes::copy_from_slice(key));
+        }
         if let Some(front) = &mut self.front {
             front.on_write(key);
         }
@@ -97,7 +116,7 @@ impl Db {
     }
 
     /// Position of a live key in the table; an expired one is removed on the way.
-    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+    pub(crate) fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let index = self.keys.get_index_of(key)?;
         if self.keys[index].is_expired(now_ms) {
             self.expire_index(index);
@@ -111,7 +130,15 @@ impl Db {
             self.volatile.swap_remove(&key);
             self.expired_keys += 1;
             self.write_hook(&key);
+            if self.log_expired {
+                self.expired_log.push(key);
+            }
         }
+    }
+
+    /// The entry at a position [`Db::live_index`] returned.
+    pub(crate) fn entry_at(&mut self, index: usize) -> Option<&mut Entry> {
+        self.keys.get_index_mut(index).map(|(_, e)| e)
     }
 
     /// Looks a key up without expiring it or touching its access time (SCAN, KEYS, TYPE checks).
@@ -137,8 +164,9 @@ impl Db {
     }
 
     /// Sets a key's value. `expire_at`: `Some(0)` clears the expiry, `Some(t)` sets it, `None`
-    /// keeps an existing key's expiry (KEEPTTL, and in-place updates).
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) {
+    /// keeps an existing key's expiry (KEEPTTL, and in-place updates). Returns true when the
+    /// key was created.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>, now_ms: u64) -> bool {
         let found = self.live_index(key, now_ms);
         self.write_hook(key);
         let access = clock_secs(now_ms);
@@ -154,6 +182,7 @@ impl Db {
                     entry.expire_at = at;
                     self.track_volatile(key, was, at);
                 }
+                false
             }
             None => {
                 let at = expire_at.unwrap_or(0);
@@ -167,8 +196,11 @@ impl Db {
                         value,
                         expire_at: at,
                         last_access: access,
+                        freq: crate::evict::LFU_INIT_VAL,
+                        freq_minutes: crate::evict::lfu_minutes(now_ms),
                     },
                 );
+                true
             }
         }
     }
@@ -201,6 +233,12 @@ impl Db {
     /// Removes a key; returns its entry if it existed and was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         self.expire_if_due(key, now_ms);
+        self.delete(key)
+    }
+
+    /// Removes a key even if it is due to expire (Redis's `dbDelete`, which a `*STORE` of an
+    /// empty result calls without looking the destination up); returns its entry.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.keys.swap_remove(key)?;
         if entry.expire_at != 0 {
             self.volatile.swap_remove(key);
@@ -211,6 +249,10 @@ impl Db {
 
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
+        if !self.watchers.is_empty() {
+            let keys = &self.keys;
+            self.watchers.touch_existing(|k| keys.contains_key(k));
+        }
         let n = self.keys.len();
         if let Some(front) = &mut self.front {
             front.on_clear();
@@ -254,6 +296,36 @@ impl Db {
             }
         }
         (sampled, expired)
+    }
+
+    /// Calls `visit` for up to `n` randomly chosen live keys (only keys with a TTL when
+    /// `volatile`), for eviction. O(n): the dense index makes a random pick one lookup.
+    pub fn sample(
+        &self,
+        n: usize,
+        volatile: bool,
+        now_ms: u64,
+        rng: &mut impl Rng,
+        mut visit: impl FnMut(&Bytes, &Entry),
+    ) {
+        let len = if volatile {
+            self.volatile.len()
+        } else {
+            self.keys.len()
+        };
+        for _ in 0..n.min(len) {
+            let i = rng.gen_range(0..len);
+            let found = if volatile {
+                self.volatile
+                    .get_index(i)
+                    .and_then(|k| self.keys.get_key_value(k))
+            } else {
+                self.keys.get_index(i)
+            };
+            if let Some((k, e)) = found.filter(|(_, e)| !e.is_expired(now_ms)) {
+                visit(k, e);
+            }
+        }
     }
 
     /// A random live key.

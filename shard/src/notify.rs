@@ -2,8 +2,24 @@
 //! shard's commands raise. Commands record events in [`Shard::events`] through
 //! [`crate::Ctx::notify`]; the server drains them after each command or op and publishes them
 //! on `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` from whichever core owns the key.
+//!
+//! Who raises what:
+//! - command handlers their own events (`set`, `lpush`, `del` of an emptied collection...),
+//!   right after the change, in Redis 7.0's order;
+//! - [`crate::Ctx::write`] `new` when it creates a key, [`crate::Ctx::read`] `keymiss`;
+//! - the databases log the keys they expire (lazily or in [`Shard::active_expire`])
+//!   while `expired` is wanted; they become events before the next event and after every command
+//!   (see [`Shard::collect_expired`]);
+//! - the eviction policy calls [`Shard::evicted`] for each key it removes;
+//! - the server's multi-shard forms run on a scratch shard and hand its events to the shards
+//!   owning their keys ([`Shard::take_events`], [`Shard::append_events`]).
+//!
+//! With notifications off, each of these costs one flag check and allocates nothing.
 
 use bytes::Bytes;
+
+#[cfg(doc)]
+use crate::Shard;
 
 /// A set of notification classes, as Redis's `NOTIFY_*` bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +132,107 @@ pub struct KeyEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Shard;
+    use std::time::Duration;
+
+    fn run(shard: &mut Shard, db: usize, line: &str) {
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let spec = crate::lookup(&args[0]).expect("known command");
+        crate::command::execute(&mut shard.ctx(db), spec, &args);
+    }
+
+    fn names(events: &[KeyEvent]) -> Vec<(usize, &'static str, &[u8])> {
+        events.iter().map(|e| (e.db, e.event, &e.key[..])).collect()
+    }
+
+    #[test]
+    fn active_expiry_raises_expired_in_the_keys_database() {
+        let mut shard = Shard::new(0, 2);
+        shard.notify = NotifyFlags::parse("Ex").unwrap_or_default();
+        run(&mut shard, 1, "SET k v PX 1");
+        std::thread::sleep(Duration::from_millis(5));
+        shard.active_expire(Duration::from_millis(50));
+        let events = shard.take_events();
+        assert_eq!(names(&events), vec![(1, "expired", &b"k"[..])]);
+        assert_eq!(events[0].class, NotifyFlags::EXPIRED);
+    }
+
+    #[test]
+    fn lazy_expiry_comes_before_the_commands_own_events() {
+        let mut shard = Shard::new(0, 1);
+        shard.notify = NotifyFlags::parse("KEA").unwrap_or_default();
+        run(&mut shard, 0, "SET k v PX 1");
+        shard.take_events();
+        std::thread::sleep(Duration::from_millis(5));
+        run(&mut shard, 0, "SET k w");
+        let events = shard.take_events();
+        assert_eq!(
+            names(&events),
+            vec![(0, "expired", &b"k"[..]), (0, "set", &b"k"[..])]
+        );
+    }
+
+    #[test]
+    fn nothing_is_recorded_while_off() {
+        let mut shard = Shard::new(0, 1);
+        run(&mut shard, 0, "SET k v PX 1");
+        run(&mut shard, 0, "SET j v PX 1");
+        std::thread::sleep(Duration::from_millis(5));
+        run(&mut shard, 0, "GET k");
+        shard.active_expire(Duration::from_millis(50));
+        shard.evicted(0, b"x");
+        assert!(shard.events.is_empty());
+        assert!(shard.dbs[0].expired_log.is_empty());
+        assert_eq!(shard.stats().expired_keys, 2);
+    }
+
+    #[test]
+    fn switching_expired_on_later_logs_from_then_on() {
+        let mut shard = Shard::new(0, 1);
+        run(&mut shard, 0, "SET k v PX 1");
+        std::thread::sleep(Duration::from_millis(5));
+        shard.notify = NotifyFlags::parse("Kx").unwrap_or_default();
+        run(&mut shard, 0, "GET k");
+        assert_eq!(names(&shard.take_events()), vec![(0, "expired", &b"k"[..])]);
+        shard.notify = NotifyFlags::NONE;
+        run(&mut shard, 0, "SET j v PX 1");
+        std::thread::sleep(Duration::from_millis(5));
+        run(&mut shard, 0, "GET j");
+        assert!(shard.take_events().is_empty());
+        assert!(shard.dbs[0].expired_log.is_empty());
+    }
+
+    #[test]
+    fn an_unserved_recheck_keeps_only_its_other_events() {
+        let mut shard = Shard::new(0, 1);
+        shard.notify = NotifyFlags::parse("KEAm").unwrap_or_default();
+        run(&mut shard, 0, "GET a");
+        let mark = shard.events.len();
+        run(&mut shard, 0, "GET b");
+        run(&mut shard, 0, "SET c 1");
+        shard.drop_misses_since(mark);
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(0, "keymiss", &b"a"[..]), (0, "set", &b"c"[..])]
+        );
+    }
+
+    #[test]
+    fn evicted_is_its_own_class() {
+        let mut shard = Shard::new(0, 3);
+        shard.notify = NotifyFlags::parse("KEA").unwrap_or_default();
+        shard.evicted(2, b"big");
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(2, "evicted", &b"big"[..])]
+        );
+        shard.notify = NotifyFlags::parse("KEg$").unwrap_or_default();
+        shard.evicted(2, b"big");
+        assert!(shard.take_events().is_empty());
+    }
 
     #[test]
     fn parses_and_prints_like_redis() {

@@ -10,6 +10,8 @@ use rand::SeedableRng;
 
 use crate::db::{Db, Entry};
 use crate::errors;
+use crate::evict::Eviction;
+use crate::memory::ShardMemory;
 use crate::notify::{KeyEvent, NotifyFlags};
 use crate::types::{Collection, EncodingLimits};
 use crate::value::Value;
@@ -20,10 +22,13 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 pub struct Shard {
     pub id: usize,
+    /// How many shards the server has (scripts check which shard owns a key they call).
+    pub shard_count: usize,
     pub dbs: Vec<Db>,
     pub stats: ShardStats,
     pub rng: SmallRng,
@@ -33,6 +38,11 @@ pub struct Shard {
     pub notify: NotifyFlags,
     /// Events raised since the server last drained them (see [`crate::notify`]).
     pub events: Vec<KeyEvent>,
+    /// This shard's side of `maxmemory`; `None` when the server does not account memory.
+    pub memory: Option<ShardMemory>,
+    pub eviction: Eviction,
+    /// Whether the databases log expired keys, i.e. `notify` wanted `expired` when last checked.
+    expiry_logged: bool,
 }
 
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
@@ -44,12 +54,16 @@ impl Shard {
     pub fn new(id: usize, databases: usize) -> Shard {
         Shard {
             id,
+            shard_count: 1,
             dbs: (0..databases).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_entropy(),
             limits: EncodingLimits::default(),
             notify: NotifyFlags::NONE,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
+            expiry_logged: false,
         }
     }
 
@@ -59,12 +73,16 @@ impl Shard {
     pub fn scratch(&mut self) -> Shard {
         Shard {
             id: self.id,
+            shard_count: self.shard_count,
             dbs: (0..self.dbs.len()).map(|_| Db::default()).collect(),
             stats: ShardStats::default(),
             rng: SmallRng::from_rng(&mut self.rng).unwrap_or_else(|_| SmallRng::seed_from_u64(0)),
             limits: self.limits,
             notify: self.notify,
             events: Vec::new(),
+            memory: None,
+            eviction: Eviction::default(),
+            expiry_logged: false,
         }
     }
 
@@ -74,6 +92,7 @@ impl Shard {
 
     /// A context with a clock reading taken once for a whole batch of commands.
     pub fn ctx_at(&mut self, db: usize, now_ms: u64) -> Ctx<'_> {
+        self.sync_expiry_log();
         Ctx {
             shard: self,
             db,
@@ -84,6 +103,13 @@ impl Shard {
     /// Runs active expiry on every database until done or `budget` is spent. Returns true if it
     /// stopped because of the budget (there may be more to expire).
     pub fn active_expire(&mut self, budget: Duration) -> bool {
+        self.sync_expiry_log();
+        let more = self.expire_rounds(budget);
+        self.collect_expired();
+        more
+    }
+
+    fn expire_rounds(&mut self, budget: Duration) -> bool {
         let start = Instant::now();
         let now = now_ms();
         for db in &mut self.dbs {
@@ -100,6 +126,97 @@ impl Shard {
         false
     }
 
+    /// Takes the events raised since the last call, in the order they happened, keys expired
+    /// since the last event included (`events` holds them too once a command or op ended).
+    pub fn take_events(&mut self) -> Vec<KeyEvent> {
+        self.collect_expired();
+        std::mem::take(&mut self.events)
+    }
+
+    /// Raises `evicted` for a key the eviction policy removed from database `db` (call it after
+    /// removing the key; costs one branch when nobody listens).
+    pub fn evicted(&mut self, db: usize, key: &[u8]) {
+        self.raise(db, NotifyFlags::EVICTED, "evicted", key);
+    }
+
+    /// Records an event if its class is on. Keys that expired before it are raised first, so
+    /// `expired` comes before the events of the command that found the key expired.
+    #[inline]
+    pub(crate) fn raise(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        if self.notify.wants(class) {
+            self.record(db, class, event, key);
+        }
+    }
+
+    /// Off the hot path: with notifications off (the default) only the check above runs.
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        self.collect_expired();
+        self.events.push(KeyEvent {
+            db,
+            class,
+            event,
+            key: Bytes::copy_from_slice(key),
+        });
+    }
+
+    /// Drops the `keymiss` events raised since there were `mark` events.
+    pub fn drop_misses_since(&mut self, mark: usize) {
+        let mut i = 0;
+        self.events.retain(|e| {
+            i += 1;
+            i <= mark || e.class != NotifyFlags::KEY_MISS
+        });
+    }
+
+    /// Appends events raised elsewhere (a multi-shard command's, on keys this shard owns), after
+    /// this shard's own.
+    pub fn append_events(&mut self, events: Vec<KeyEvent>) {
+        if !events.is_empty() {
+            self.collect_expired();
+            self.events.extend(events);
+        }
+    }
+
+    /// Turns the keys the databases expired since the last call into `expired` events.
+    #[inline]
+    pub fn collect_expired(&mut self) {
+        if !self.expiry_logged {
+            return;
+        }
+        for (db, d) in self.dbs.iter_mut().enumerate() {
+            self.events
+                .extend(d.expired_log.drain(..).map(|key| KeyEvent {
+                    db,
+                    class: NotifyFlags::EXPIRED,
+                    event: "expired",
+                    key,
+                }));
+        }
+    }
+
+    /// Makes the databases log expired keys exactly while `expired` events are wanted: the
+    /// flags are a public field the server may change at any time, so this is checked (one
+    /// comparison) before commands and active expiry run.
+    #[inline]
+    fn sync_expiry_log(&mut self) {
+        let wanted = self.notify.wants(NotifyFlags::EXPIRED);
+        if wanted != self.expiry_logged {
+            self.log_expiry(wanted);
+        }
+    }
+
+    #[cold]
+    fn log_expiry(&mut self, on: bool) {
+        self.expiry_logged = on;
+        for db in &mut self.dbs {
+            db.log_expired = on;
+            // Switched off: what was logged is no longer wanted.
+            db.expired_log.clear();
+        }
+    }
+
     pub fn key_count(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }
@@ -108,6 +225,7 @@ impl Shard {
     pub fn stats(&self) -> ShardStats {
         let mut s = self.stats;
         s.expired_keys += self.dbs.iter().map(|d| d.expired_keys).sum::<u64>();
+        s.evicted_keys = self.eviction.evicted_keys;
         s
     }
 }
@@ -134,32 +252,31 @@ impl Ctx<'_> {
     }
 
     /// Raises a keyspace notification for `key` if its class is on.
+    #[inline]
     pub fn notify(&mut self, class: NotifyFlags, event: &'static str, key: &[u8]) {
-        if self.shard.notify.wants(class) {
-            self.shard.events.push(KeyEvent {
-                db: self.db,
-                class,
-                event,
-                key: Bytes::copy_from_slice(key),
-            });
-        }
+        self.shard.raise(self.db, class, event, key);
+    }
+
+    /// [`Ctx::notify`] for a key in another database (MOVE, COPY ... DB).
+    pub fn notify_db(&mut self, db: usize, class: NotifyFlags, event: &'static str, key: &[u8]) {
+        self.shard.raise(db, class, event, key);
     }
 
     /// Reads a key for a read command, counting a hit or miss and refreshing its access time.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
-        let stats = &mut self.shard.stats;
-        match self.shard.dbs[self.db].get(key, now) {
-            Some(e) => {
-                stats.keyspace_hits += 1;
-                e.last_access = crate::db::clock_secs(now);
-                Some(e)
-            }
-            None => {
-                stats.keyspace_misses += 1;
-                None
-            }
-        }
+        let Some(index) = self.shard.dbs[self.db].live_index(key, now) else {
+            self.shard.stats.keyspace_misses += 1;
+            self.notify(NotifyFlags::KEY_MISS, "keymiss", key);
+            let shard = &mut *self.shard;
+            shard.eviction.on_read(key, None, now, &mut shard.rng);
+            return None;
+        };
+        self.shard.stats.keyspace_hits += 1;
+        let shard = &mut *self.shard;
+        let e = shard.dbs[self.db].entry_at(index)?;
+        shard.eviction.on_read(key, Some(&mut *e), now, &mut shard.rng);
+        Some(e)
     }
 
     /// Reads a string key: `Ok(None)` if absent, WRONGTYPE if it holds another type.
@@ -180,15 +297,26 @@ impl Ctx<'_> {
         }
     }
 
-    /// Writes a value; see [`Db::set`] for `expire_at`.
+    /// Writes a value; see [`Db::set`] for `expire_at`. A created key raises `new`.
     pub fn write(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
         let now = self.now_ms;
-        self.shard.dbs[self.db].set(key, value, expire_at, now);
+        if self.shard.dbs[self.db].set(key, value, expire_at, now) {
+            self.notify(NotifyFlags::NEW, "new", key);
+        }
+        self.shard.eviction.on_write(self.db, key);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let now = self.now_ms;
         self.shard.dbs[self.db].remove(key, now)
+    }
+
+    /// Deletes the destination of a `*STORE` whose result is empty, raising `del` when it
+    /// was there, even expired: Redis deletes it without looking it up.
+    pub fn remove_key(&mut self, key: &[u8]) {
+        if self.shard.dbs[self.db].delete(key).is_some() {
+            self.notify(NotifyFlags::GENERIC, "del", key);
+        }
     }
 
     /// The shard's encoding thresholds (a copy, to use next to a borrowed value).
@@ -238,7 +366,8 @@ impl Ctx<'_> {
             .ok_or_else(errors::wrong_type)
     }
 
-    /// Deletes the key if it holds an empty collection: Redis never keeps one.
+    /// Deletes the key if it holds an empty collection (Redis never keeps one), raising
+    /// `del`; call it after raising the command's own event, as Redis orders them.
     pub fn remove_if_empty<T: Collection>(&mut self, key: &[u8]) {
         let now = self.now_ms;
         let empty = self.shard.dbs[self.db]
@@ -247,6 +376,7 @@ impl Ctx<'_> {
             .is_some_and(T::is_empty);
         if empty {
             self.remove(key);
+            self.notify(NotifyFlags::GENERIC, "del", key);
         }
     }
 }

@@ -1,20 +1,19 @@
 //! A blocking client: connect to the server's shm socket, send commands, read replies.
 
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::handshake::{self, ClientEnds};
-use crate::reply::{self, Value};
+use crate::reply::Value;
+use crate::spin::SpinPolicy;
+use crate::stream::{ClientStream, Want};
 use crate::ShmError;
 
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ShmOptions {
-    /// How long to spin on the rings before sleeping on the doorbell. Longer spins cut the
-    /// latency of quick replies at the cost of client CPU.
+    /// Longest spin on the rings before sleeping on the doorbell. Spins cut the latency of
+    /// quick replies; the client stops spinning while they do not pay (see
+    /// [`crate::spin::SpinPolicy`]).
     pub spin: Duration,
 }
 
@@ -26,26 +25,11 @@ impl Default for ShmOptions {
     }
 }
 
-/// What a wait is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    /// Reply bytes.
-    Replies,
-    /// Room in the request ring (or replies to drain, so the server can go on).
-    Room,
-}
-
 /// One connection over shared memory. Replies arrive in the order commands were sent.
 #[derive(Debug)]
 pub struct ShmConnection {
-    ends: ClientEnds,
-    /// Kept open for the connection's life: its end-of-file tells each side the other is gone.
-    socket: UnixStream,
-    options: ShmOptions,
-    /// Reply bytes taken from the ring and not yet parsed, from `parsed` on.
-    inbuf: Vec<u8>,
-    parsed: usize,
-    outbuf: Vec<u8>,
+    stream: ClientStream,
+    spin: SpinPolicy,
 }
 
 impl ShmConnection {
@@ -58,48 +42,28 @@ impl ShmConnection {
         path: impl AsRef<Path>,
         options: ShmOptions,
     ) -> Result<ShmConnection, ShmError> {
-        let path = path.as_ref();
-        let socket = UnixStream::connect(path).map_err(|source| ShmError::Connect {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let ends = handshake::take(socket.as_fd())?;
         Ok(ShmConnection {
-            ends,
-            socket,
-            options,
-            inbuf: Vec::new(),
-            parsed: 0,
-            outbuf: Vec::new(),
+            stream: ClientStream::connect(path.as_ref())?,
+            spin: SpinPolicy::new(options.spin),
         })
     }
 
     /// Sends one command without waiting for its reply (pipelining); read replies with
     /// [`ShmConnection::recv`].
     pub fn send(&mut self, args: &[&[u8]]) -> Result<(), ShmError> {
-        let mut out = std::mem::take(&mut self.outbuf);
-        out.clear();
-        reply::encode_command(args, &mut out);
-        let res = self.send_raw(&out);
-        self.outbuf = out;
-        res
+        self.stream.queue_command(args);
+        self.flush()
     }
 
     /// Sends raw RESP bytes (one or more whole commands).
-    pub fn send_raw(&mut self, mut bytes: &[u8]) -> Result<(), ShmError> {
-        while !bytes.is_empty() {
-            let n = self.ends.requests.write(bytes)?;
-            if n > 0 {
-                bytes = &bytes[n..];
-                if self.ends.requests.consumer_needs_wake() {
-                    self.ring_server()?;
-                }
-                continue;
-            }
-            // The ring is full. The server may itself wait for room for replies: take them.
-            if self.pull_replies()? == 0 {
-                self.wait(Want::Room)?;
-            }
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ShmError> {
+        self.stream.queue_raw(bytes);
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), ShmError> {
+        while !self.stream.step_send()? {
+            self.wait(Want::Room)?;
         }
         Ok(())
     }
@@ -107,17 +71,10 @@ impl ShmConnection {
     /// Reads the next reply.
     pub fn recv(&mut self) -> Result<Value, ShmError> {
         loop {
-            if let Some((value, n)) = reply::parse(&self.inbuf[self.parsed..])? {
-                self.parsed += n;
-                if self.parsed == self.inbuf.len() {
-                    self.inbuf.clear();
-                    self.parsed = 0;
-                }
-                return Ok(value);
+            if let Some(v) = self.stream.step_recv()? {
+                return Ok(v);
             }
-            if self.pull_replies()? == 0 {
-                self.wait(Want::Replies)?;
-            }
+            self.wait(self.stream.recv_want())?;
         }
     }
 
@@ -127,50 +84,62 @@ impl ShmConnection {
         self.recv()
     }
 
-    /// Moves every reply byte now in the ring into `inbuf`; returns how many.
-    fn pull_replies(&mut self) -> Result<usize, ShmError> {
-        let avail = self.ends.replies.available()?;
-        if avail == 0 {
-            return Ok(0);
-        }
-        if self.parsed > 0 {
-            self.inbuf.drain(..self.parsed);
-            self.parsed = 0;
-        }
-        let start = self.inbuf.len();
-        self.inbuf.resize(start + avail, 0);
-        let n = self.ends.replies.read(&mut self.inbuf[start..])?;
-        self.inbuf.truncate(start + n);
-        if self.ends.replies.producer_needs_wake() {
-            self.ring_server()?;
-        }
-        Ok(n)
+    /// Raw, non-blocking access for clients that run their own event loop and RESP parser
+    /// (e.g. a load generator): writes what fits of `bytes` in the request ring now.
+    pub fn write_some(&mut self, bytes: &[u8]) -> Result<usize, ShmError> {
+        self.stream.write_now(bytes)
     }
 
-    fn ring_server(&self) -> Result<(), ShmError> {
-        self.ends
-            .to_server
-            .ring()
-            .map_err(|e| ShmError::Os("eventfd write", e))
+    /// Raw, non-blocking: reads the reply bytes there now (0 if none).
+    pub fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        self.stream.read_now(buf)
     }
 
-    fn ready(&self, want: Want) -> Result<bool, ShmError> {
-        Ok(self.ends.replies.available()? > 0
-            || (want == Want::Room && self.ends.requests.free()? > 0))
+    /// Raw, blocking: reads at least one reply byte (waiting like [`ShmConnection::recv`]).
+    pub fn read_raw(&mut self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        loop {
+            let n = self.stream.read_now(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.wait(self.stream.recv_want())?;
+        }
     }
 
-    /// Spins for the configured time, then sleeps until the server rings or goes away.
+    /// For an external event loop: arms the "wake me" flag, after which the server rings
+    /// [`ShmConnection::doorbell_fd`] (it becomes readable) when replies arrive. True when
+    /// replies are already there (do not sleep). Call [`ShmConnection::end_sleep`] on waking.
+    pub fn prepare_sleep(&mut self) -> Result<bool, ShmError> {
+        self.stream.announce_sleep(Want::Replies);
+        self.stream.ready(Want::Replies)
+    }
+
+    pub fn end_sleep(&mut self) {
+        self.stream.end_sleep();
+    }
+
+    /// The eventfd the server rings after [`ShmConnection::prepare_sleep`] (never read it:
+    /// use edge-triggered readiness).
+    pub fn doorbell_fd(&self) -> std::os::fd::RawFd {
+        self.stream.doorbell_fd()
+    }
+
+    /// Spins (see [`SpinPolicy`]), then sleeps until the server rings or goes away.
     fn wait(&mut self, want: Want) -> Result<(), ShmError> {
-        let deadline = Instant::now() + self.options.spin;
-        while Instant::now() < deadline {
-            if self.ready(want)? {
+        let deadline = Instant::now() + self.spin.next_spin();
+        loop {
+            if self.stream.ready(want)? {
+                self.spin.record(true);
                 return Ok(());
             }
             std::hint::spin_loop();
+            if Instant::now() >= deadline {
+                break;
+            }
         }
+        self.spin.record(false);
         let result = self.sleep(want);
-        self.ends.replies.end_sleep();
-        self.ends.requests.end_sleep();
+        self.stream.end_sleep();
         result
     }
 
@@ -178,21 +147,18 @@ impl ShmConnection {
         loop {
             // Armed again after every wake-up: a late waker of an earlier round may have
             // consumed the flag (see `ring`).
-            self.ends.replies.announce_sleep();
-            if want == Want::Room {
-                self.ends.requests.announce_sleep();
-            }
-            if self.ready(want)? {
+            self.stream.announce_sleep(want);
+            if self.stream.ready(want)? {
                 return Ok(());
             }
             let mut fds = [
                 libc::pollfd {
-                    fd: self.ends.to_client.as_fd().as_raw_fd(),
+                    fd: self.stream.doorbell_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: self.socket.as_raw_fd(),
+                    fd: self.stream.socket_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -206,16 +172,11 @@ impl ShmConnection {
                 }
                 return Err(ShmError::Os("poll", e));
             }
-            if fds[1].revents != 0 {
-                // The server never writes to the socket after its offer: this is its end.
-                let mut byte = [0u8; 1];
-                if matches!((&self.socket).read(&mut byte), Ok(0) | Err(_)) {
-                    return Err(ShmError::Closed);
-                }
+            if fds[1].revents != 0 && self.stream.server_gone() {
+                return Err(ShmError::Closed);
             }
             if fds[0].revents != 0 {
-                // A nonblocking read; an empty counter (spurious wake) is fine.
-                let _ = self.ends.to_client.drain();
+                self.stream.drain_doorbell();
             }
         }
     }

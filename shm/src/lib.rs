@@ -5,7 +5,8 @@
 //!   wake-up ordering argument);
 //! * [`doorbell`], [`fdpass`], [`handshake`]: eventfd doorbells and the offer of the segment
 //!   over the Unix socket (`SCM_RIGHTS`);
-//! * [`client`] and [`reply`]: a blocking client with a small RESP2/RESP3 reply parser.
+//! * [`client`] (blocking) and [`async_client`] (any executor), over one non-blocking core
+//!   (`stream`), with a small RESP2/RESP3 reply parser ([`reply`]).
 //!
 //! The server's side (a `corekv_net::Transport` polled by the executor) lives in
 //! `corekv-net`, so this crate, and the clients built on it, do not depend on the server's
@@ -33,16 +34,21 @@
 //! # }
 //! ```
 
+pub mod async_client;
 pub mod client;
 pub mod doorbell;
 pub mod fdpass;
 pub mod handshake;
 pub mod layout;
 pub mod mapping;
+mod reactor;
 pub mod reply;
 pub mod ring;
 pub mod segment;
+pub mod spin;
+mod stream;
 
+pub use async_client::AsyncShmConnection;
 pub use client::{ShmConnection, ShmOptions};
 pub use reply::{ReplyError, Value};
 pub use ring::Violation;

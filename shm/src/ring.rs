@@ -166,6 +166,11 @@ impl Producer {
         Producer { ring, tail: 0 }
     }
 
+    /// Data bytes of the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
     /// Bytes that can be written now.
     pub fn free(&self) -> Result<usize, Violation> {
         let head = self.ring.head().load(Ordering::Acquire);

@@ -60,6 +60,8 @@ pub enum Reply {
     Verbatim(String),
     /// An out-of-band push message (`>` in RESP3), an array in RESP2.
     Push(Vec<Reply>),
+    /// A big number (`(` in RESP3), a bulk string in RESP2 (scripts' `{big_number=...}`).
+    BigNumber(String),
 }
 
 impl Reply {
@@ -181,6 +183,10 @@ impl Reply {
                     out.extend_from_slice(b"\r\n");
                 }
                 Protocol::Resp2 => bulk(out, text.as_bytes()),
+            },
+            Reply::BigNumber(digits) => match proto {
+                Protocol::Resp3 => line(out, b'(', digits.as_bytes()),
+                Protocol::Resp2 => bulk(out, digits.as_bytes()),
             },
         }
     }

@@ -1,14 +1,17 @@
 //! Server configuration: one table of settings, each readable from the JSON file, from a
 //! command-line flag (which wins), and through CONFIG GET / CONFIG SET.
 
+mod pubsub;
 mod values;
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use corekv_shard::evict::{EvictionConfig, Policy};
 use corekv_shard::types::EncodingLimits;
 use serde::Deserialize;
 
+pub use pubsub::{KeyspaceEvents, OutputBufferLimits};
 pub use values::{Flag, MemSize, Octal, SettingValue};
 
 #[derive(Debug, thiserror::Error)]
@@ -132,12 +135,19 @@ settings! {
     shm_ring_size: "shm-ring-size", MemSize = MemSize(1024 * 1024), false;
     /// Microseconds a shared-memory connection polls its ring before sleeping.
     shm_spin_us: "shm-spin-us", u64 = 50, true;
+    /// Reply bytes a shared-memory client may leave unread (its full ring plus what waits to
+    /// enter it) before it is disconnected; 0 means no limit. Applies to new connections.
+    shm_output_limit: "shm-output-limit", MemSize = MemSize(256 * 1024 * 1024), true;
     /// Memory limit for data; 0 means no limit.
     maxmemory: "maxmemory", MemSize = MemSize(0), true;
     /// What to do when maxmemory is reached.
     maxmemory_policy: "maxmemory-policy", String = "noeviction".into(), true;
-    /// Keys sampled per eviction.
+    /// Keys sampled per database and eviction round (Redis's maxmemory-samples).
     maxmemory_samples: "maxmemory-samples", u32 = 5, true;
+    /// LFU policies: how slowly the access counter grows (higher = more hits per step).
+    lfu_log_factor: "lfu-log-factor", u32 = 10, true;
+    /// LFU policies: minutes for an access counter to lose one; 0 = never.
+    lfu_decay_time: "lfu-decay-time", u32 = 1, true;
     /// Largest bulk string a client may send.
     proto_max_bulk_len: "proto-max-bulk-len", MemSize = MemSize(512 * 1024 * 1024), true;
     /// Most a client's unexecuted requests may hold before it is disconnected.
@@ -164,6 +174,14 @@ settings! {
     stream_node_max_entries: "stream-node-max-entries", usize = 100, true;
     /// Most bytes in one stream node.
     stream_node_max_bytes: "stream-node-max-bytes", usize = 4096, true;
+    /// Milliseconds a script may run before other clients get BUSY and SCRIPT KILL / FUNCTION
+    /// KILL may stop it (`lua-time-limit` is the old name).
+    busy_reply_threshold: "busy-reply-threshold", u64 = 5000, true;
+    /// Keyspace notification classes (Redis's letters: K E g $ l s h z x e t m d n A).
+    notify_keyspace_events: "notify-keyspace-events", KeyspaceEvents = KeyspaceEvents::default(), true;
+    /// Output limits per client class: `<class> <hard> <soft> <soft-seconds>`...; the pubsub
+    /// class bounds what a subscriber may have queued.
+    client_output_buffer_limit: "client-output-buffer-limit", OutputBufferLimits = OutputBufferLimits::default(), true;
     /// Answer hot GETs inside the kernel (eBPF front cache on TCP connections; needs root).
     ebpf_front_cache: "ebpf-front-cache", Flag = Flag(false), false;
     /// Most keys in the kernel front cache (all shards together).
@@ -186,6 +204,9 @@ pub const POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Policies corekv adds to Redis's (accepted, but not listed in Redis's error text).
+pub const EXTRA_POLICIES: &[&str] = &["allkeys-tinylfu"];
+
 /// Redis 7's old names for settings (before listpacks replaced ziplists), still accepted by
 /// CONFIG GET and SET as aliases of the current ones.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -194,6 +215,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// The current name of a setting given by an old one.
@@ -213,16 +235,21 @@ pub const FIXED: &[(&str, &str)] = &[
     ("dbfilename", "dump.rdb"),
     ("timeout", "0"),
     ("tcp-keepalive", "300"),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
     ("slowlog-log-slower-than", "10000"),
-    ("notify-keyspace-events", ""),
     ("cluster-enabled", "no"),
 ];
 
 impl Config {
+    /// The pubsub class of `client-output-buffer-limit`, as subscribers' queues apply it.
+    pub fn pubsub_limit(&self) -> crate::push::OutputLimit {
+        let l = self.client_output_buffer_limit.pubsub;
+        crate::push::OutputLimit {
+            hard: l.hard,
+            soft: l.soft,
+            soft_seconds: l.soft_seconds,
+        }
+    }
+
     /// The encoding thresholds every shard applies.
     pub fn encoding_limits(&self) -> EncodingLimits {
         EncodingLimits {
@@ -237,9 +264,20 @@ impl Config {
         }
     }
 
+    /// The eviction settings every shard applies.
+    pub fn eviction(&self) -> EvictionConfig {
+        EvictionConfig {
+            policy: Policy::parse(&self.maxmemory_policy).unwrap_or(Policy::NoEviction),
+            samples: self.maxmemory_samples as usize,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name, reason: String| Err(ConfigError::Invalid { name, reason });
-        if !POLICIES.contains(&self.maxmemory_policy.as_str()) {
+        let policy = self.maxmemory_policy.as_str();
+        if !POLICIES.contains(&policy) && !EXTRA_POLICIES.contains(&policy) {
             return bad(
                 "maxmemory-policy",
                 format!(
@@ -256,6 +294,12 @@ impl Config {
         }
         if self.databases == 0 || self.databases > 1_000_000 {
             return bad("databases", "must be between 1 and 1000000".into());
+        }
+        if self.maxmemory_samples == 0 || self.maxmemory_samples > i32::MAX as u32 {
+            return bad(
+                "maxmemory-samples",
+                "argument must be between 1 and 2147483647 inclusive".into(),
+            );
         }
         if self.hz == 0 || self.hz > 500 {
             return bad("hz", "must be between 1 and 500".into());

@@ -11,6 +11,7 @@ use corekv_shard::command::CommandSpec;
 use corekv_shard::{errors, glob, COMMANDS};
 
 use crate::config::{canonical_name, SetError, ALIASES, FIXED};
+use crate::memory::human_bytes;
 use crate::ops::{on_all_shards, OpResult, ShardOp, ShardReport};
 use crate::session::Session;
 use crate::stats::CommandStats;
@@ -107,13 +108,26 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
             config.maxclients,
             shared.counters.blocked.load(Ordering::Relaxed),
         ),
-        "memory" => write!(
-            out,
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-            human_bytes(rss),
-            config.maxmemory.0,
-            config.maxmemory_policy,
-        ),
+        "memory" => {
+            let f = crate::memory::figures();
+            let peak = shared.peak_memory.fetch_max(f.allocated, Ordering::Relaxed).max(f.allocated);
+            let maxmemory = shared.memory.limit();
+            write!(
+                out,
+                "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\n",
+                f.allocated,
+                human_bytes(f.allocated),
+                human_bytes(rss),
+                human_bytes(peak),
+                f.allocated,
+                f.active,
+                f.resident,
+                human_bytes(maxmemory),
+                config.maxmemory_policy,
+                rss as f64 / f.allocated.max(1) as f64,
+                crate::memory::allocator_name(),
+            )
+        }
         "persistence" => write!(
             out,
             "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\n",
@@ -125,13 +139,16 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
         }
         "stats" => write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",
             shared.counters.total_connections.load(Ordering::Relaxed),
             commands.total_calls(),
             shared.counters.rejected_connections.load(Ordering::Relaxed),
             sum(&|r| r.stats.expired_keys),
+            sum(&|r| r.stats.evicted_keys),
             sum(&|r| r.stats.keyspace_hits),
             sum(&|r| r.stats.keyspace_misses),
+            s.local.pubsub.channels(crate::pubsub::Kind::Channel, None).len(),
+            s.local.pubsub.patterns(),
         ),
         "replication" => write!(out, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
         "cpu" => {
@@ -174,17 +191,8 @@ fn start_unix_time(s: &Session) -> u64 {
     now.saturating_sub(s.local.shared.started.elapsed().as_secs())
 }
 
-fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.2}G", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.2}M", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.2}K", n as f64 / 1024.0),
-        n => format!("{n}B"),
-    }
-}
-
 /// Resident set size of the process, from /proc.
-fn resident_memory() -> u64 {
+pub fn resident_memory() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
@@ -256,8 +264,16 @@ pub async fn config(s: &mut Session, args: &[Bytes]) -> Reply {
                 }
             }
         }
-        let limits = s.local.shared.with_config(|c| c.encoding_limits());
+        let (limits, eviction, maxmemory) = s
+            .local
+            .shared
+            .with_config(|c| (c.encoding_limits(), c.eviction(), c.maxmemory.0));
+        s.local.shared.memory.set_limit(maxmemory);
+        crate::memory::calibrate(&s.local.shared);
         on_all_shards(&s.local, || ShardOp::SetLimits(limits)).await;
+        on_all_shards(&s.local, || ShardOp::SetEviction(eviction)).await;
+        corekv_script::busy::set_threshold(s.local.shared.with_config(|c| c.busy_reply_threshold));
+        on_all_shards(&s.local, || ShardOp::ReloadPubSub).await;
         return Reply::Ok;
     }
     if is(sub, "resetstat") && args.len() == 2 {

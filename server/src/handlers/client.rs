@@ -99,6 +99,14 @@ pub async fn client(s: &mut Session, args: &[Bytes]) -> Option<Reply> {
         } else {
             errors::syntax()
         }
+    } else if is(sub, "tracking") {
+        super::tracking::tracking(s, args).await
+    } else if is(sub, "caching") {
+        super::tracking::caching(s, args)
+    } else if is(sub, "getredir") {
+        super::tracking::getredir(s)
+    } else if is(sub, "trackinginfo") {
+        super::tracking::trackinginfo(s)
     } else if is(sub, "help") {
         corekv_shard::command::help_reply("CLIENT", HELP)
     } else {

@@ -7,7 +7,12 @@ use corekv_shard::errors;
 
 use crate::session::{ReplyMode, Session};
 
-pub fn ping(_s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn ping(s: &mut Session, args: &[Bytes]) -> Reply {
+    if crate::pubsub::client::in_subscribed_mode(s) && args.len() <= 2 {
+        // Subscribed RESP2 clients get PING's answer in a message's shape.
+        let payload = args.get(1).cloned().unwrap_or_default();
+        return Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(payload)]);
+    }
     match args.len() {
         1 => Reply::status("PONG"),
         2 => Reply::Bulk(args[1].clone()),
@@ -122,6 +127,7 @@ pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(s: &mut Session) -> Reply {
+    crate::txn::reset(s);
     s.db = 0;
     s.proto = Protocol::Resp2;
     s.reply_mode = ReplyMode::On;

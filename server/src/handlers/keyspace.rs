@@ -8,6 +8,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::args::{is, parse_i64};
 use corekv_shard::cmd::keys::parse_copy_options;
+use corekv_shard::notify::{KeyEvent, NotifyFlags};
 use corekv_shard::{errors, slot};
 use rand::Rng;
 
@@ -32,7 +33,16 @@ pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
         _ => return errors::syntax(),
     }
     let db = (!all).then_some(s.db);
+    // Every shard held, so no multi-shard transaction sees half of the flush (inside EXEC the
+    // shards are held already).
+    let hold = match s.txn.held {
+        true => None,
+        false => Some(crate::txn::Hold::acquire(&s.local, crate::txn::Claim::All).await),
+    };
     on_all_shards(&s.local, || ShardOp::Flush { db }).await;
+    if let Some(hold) = hold {
+        hold.release().await;
+    }
     Reply::Ok
 }
 
@@ -168,6 +178,12 @@ pub async fn rename(s: &mut Session, args: &[Bytes], only_if_absent: bool) -> Re
         replace: true,
     };
     on_shard(&s.local, shard_of(s, dst), put).await;
+    let events = [
+        (s.db, NotifyFlags::NEW, "new", dst),
+        (s.db, NotifyFlags::GENERIC, "rename_from", src),
+        (s.db, NotifyFlags::GENERIC, "rename_to", dst),
+    ];
+    raise(s, &events).await;
     if only_if_absent {
         Reply::Int(1)
     } else {
@@ -187,6 +203,7 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         key: args[1].clone(),
     };
     let OpResult::Entry(Some(entry)) = on_shard(&s.local, shard_of(s, &args[1]), peek).await else {
+        raise(s, &[(s.db, NotifyFlags::KEY_MISS, "keymiss", &args[1])]).await;
         return Reply::Int(0);
     };
     let db = opts.db.unwrap_or(s.db);
@@ -197,7 +214,33 @@ pub async fn copy(s: &mut Session, args: &[Bytes]) -> Reply {
         replace: opts.replace,
     };
     match on_shard(&s.local, shard_of(s, &args[2]), put).await {
-        OpResult::Int(n) => Reply::Int(n),
+        OpResult::Int(n) => {
+            if n == 1 {
+                let events = [
+                    (db, NotifyFlags::NEW, "new", &args[2]),
+                    (db, NotifyFlags::GENERIC, "copy_to", &args[2]),
+                ];
+                raise(s, &events).await;
+            }
+            Reply::Int(n)
+        }
         _ => crate::ops::shard_unavailable(),
     }
+}
+
+/// Raises the wanted ones of a cross-shard RENAME/COPY's events (db, class, name, key) on the
+/// shards owning their keys.
+async fn raise(s: &Session, events: &[(usize, NotifyFlags, &'static str, &Bytes)]) {
+    let flags = s.local.shard.borrow().notify;
+    let wanted = events
+        .iter()
+        .filter(|e| flags.wants(e.1))
+        .map(|&(db, class, event, key)| KeyEvent {
+            db,
+            class,
+            event,
+            key: key.clone(),
+        })
+        .collect();
+    super::spanning::raise_on_owners(s, wanted).await;
 }

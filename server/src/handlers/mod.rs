@@ -5,13 +5,18 @@ mod admin;
 mod client;
 mod connection;
 mod keyspace;
+mod memory;
+mod pubsub;
+pub mod scripting;
 mod spanning;
+mod tracking;
 
 use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::COMMANDS;
 
 use crate::session::Session;
+use crate::txn;
 
 /// Runs a server command. `None` means no reply at all (CLIENT REPLY OFF/SKIP).
 pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> {
@@ -25,7 +30,20 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "hello" => connection::hello(s, &args),
         "auth" => connection::auth(s, &args),
         "select" => connection::select(s, &args),
-        "reset" => connection::reset(s),
+        "reset" => {
+            crate::pubsub::client::forget(s).await;
+            crate::tracking::stop(s).await;
+            connection::reset(s)
+        }
+        "multi" => txn::multi(s),
+        "discard" => txn::discard(s),
+        "watch" => txn::watch(s, &args).await,
+        "unwatch" => txn::unwatch(s),
+        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
+        | "sunsubscribe" => return pubsub::subscription(s, &args).await,
+        "publish" | "spublish" => pubsub::publish(s, &args).await,
+        "pubsub" => pubsub::pubsub(s, &args),
+        "monitor" => pubsub::monitor(s).await,
         "client" => return client::client(s, &args).await,
         "info" => admin::info(s, &args).await,
         "config" => admin::config(s, &args).await,
@@ -34,6 +52,7 @@ pub async fn run(s: &mut Session, id: usize, args: Vec<Bytes>) -> Option<Reply> 
         "lastsave" => admin::lastsave(s),
         "shutdown" => return admin::shutdown(s, &args),
         "debug" => admin::debug(s, &args).await,
+        "memory" => memory::memory(s, &args).await,
         "dbsize" => keyspace::dbsize(s).await,
         "flushdb" => keyspace::flush(s, &args, false).await,
         "flushall" => keyspace::flush(s, &args, true).await,

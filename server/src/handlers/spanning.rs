@@ -12,6 +12,7 @@ use bytes::Bytes;
 use corekv_net::Reply;
 use corekv_shard::cmd::sort;
 use corekv_shard::db::Entry;
+use corekv_shard::notify::KeyEvent;
 use corekv_shard::{command, now_ms, slot, COMMANDS};
 
 use crate::ops::{on_shard, on_shards, shard_unavailable, OpResult, ShardOp};
@@ -77,7 +78,14 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
         }
     }
     let reply = command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
-    if !spec.is_write() || reply.is_error() {
+    // Its keyspace notifications are raised on this executor's shard once its effects are
+    // stored (a failed write stores nothing, so raises nothing).
+    let events = scratch.take_events();
+    if reply.is_error() {
+        return reply;
+    }
+    if !spec.is_write() {
+        raise_on_owners(s, events).await;
         return reply;
     }
 
@@ -104,5 +112,32 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             return shard_unavailable();
         }
     }
+    raise_on_owners(s, events).await;
     reply
+}
+
+/// Raises a multi-shard command's events on the shards owning their keys, so each key's
+/// events are published by one core, in the order its commands ran there.
+pub(crate) async fn raise_on_owners(s: &Session, events: Vec<KeyEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    let ops = by_owner(events, s.shards())
+        .into_iter()
+        .map(|(shard, events)| (shard, ShardOp::Raise { events }))
+        .collect();
+    on_shards(&s.local, ops).await;
+}
+
+/// Events grouped by the shard owning their key, each group in the order raised.
+pub(crate) fn by_owner(events: Vec<KeyEvent>, shards: usize) -> Vec<(usize, Vec<KeyEvent>)> {
+    let mut groups: Vec<(usize, Vec<KeyEvent>)> = Vec::new();
+    for e in events {
+        let shard = slot::key_shard(&e.key, shards);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, group)) => group.push(e),
+            None => groups.push((shard, vec![e])),
+        }
+    }
+    groups
 }

@@ -11,10 +11,10 @@ use corekv_shard::slot;
 use futures_channel::oneshot;
 
 use super::locks::ShardClaim;
-use super::serve::{self, ParkRequest, TxnMsg};
+use super::serve::{self, ParkReply, ParkRequest, TxnMsg};
 use crate::executor::Local;
 use crate::mesh::{Envelope, RemoteCommand};
-use crate::ops::shard_unavailable;
+use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::router::{execute_local, run_commands};
 
 /// The global order of multi-shard operations: older transactions are granted first.
@@ -65,7 +65,7 @@ impl Claim {
 struct Parked {
     shard: usize,
     requests: mpsc::Sender<ParkRequest>,
-    replies: mpsc::Receiver<Reply>,
+    replies: mpsc::Receiver<ParkReply>,
 }
 
 /// Intents held by one transaction. Release with [`Hold::release`]; dropping a hold releases
@@ -80,6 +80,17 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// A new transaction id, holding nothing yet.
+    fn new(local: &Rc<Local>) -> Hold {
+        Hold {
+            local: local.clone(),
+            txid: NEXT_TXID.fetch_add(1, Ordering::Relaxed),
+            shards: Vec::new(),
+            parked: Vec::new(),
+            released: false,
+        }
+    }
+
     /// Takes a transaction id and waits until `claim` is granted on every shard it involves.
     pub async fn acquire(local: &Rc<Local>, claim: Claim) -> Hold {
         let plan = claim
@@ -114,19 +125,36 @@ impl Hold {
         mut plan: Vec<(usize, ShardClaim, Vec<RemoteCommand>)>,
     ) -> (Hold, Vec<Vec<Reply>>) {
         plan.sort_by_key(|(shard, _, _)| *shard);
-        let mut hold = Hold {
-            local: local.clone(),
-            txid: NEXT_TXID.fetch_add(1, Ordering::Relaxed),
-            shards: Vec::with_capacity(plan.len()),
-            parked: Vec::new(),
-            released: false,
-        };
+        let mut hold = Hold::new(local);
         let mut replies = Vec::with_capacity(plan.len());
         for (shard, claim, run) in plan {
             hold.shards.push(shard);
-            replies.push(hold.acquire_one(shard, claim, run).await);
+            replies.push(hold.acquire_one(shard, claim, run, false).await);
         }
         (hold, replies)
+    }
+
+    /// A one-step operation (MSET, MGET... across shards): each shard's commands run as soon
+    /// as it grants, and the last shard releases right after running its part (nothing is
+    /// acquired after it, so two-phase locking holds), which saves it a release message.
+    /// Returns each shard's replies, in ascending shard order.
+    pub async fn run_once(
+        local: &Rc<Local>,
+        mut plan: Vec<(usize, ShardClaim, Vec<RemoteCommand>)>,
+    ) -> Vec<Vec<Reply>> {
+        let last = plan.iter().map(|(shard, _, _)| *shard).max();
+        plan.sort_by_key(|(shard, _, _)| *shard);
+        let mut hold = Hold::new(local);
+        let mut replies = Vec::with_capacity(plan.len());
+        for (shard, claim, run) in plan {
+            let release = Some(shard) == last;
+            if !release {
+                hold.shards.push(shard);
+            }
+            replies.push(hold.acquire_one(shard, claim, run, release).await);
+        }
+        hold.release().await;
+        replies
     }
 
     async fn acquire_one(
@@ -134,12 +162,17 @@ impl Hold {
         shard: usize,
         claim: ShardClaim,
         run: Vec<RemoteCommand>,
+        release: bool,
     ) -> Vec<Reply> {
         let local = &self.local;
         if shard == local.mesh.me() {
             // The sender lives in this shard's table, which outlives the wait.
             let _ = serve::enqueue(local, self.txid, claim).await;
-            return run_commands(local, run);
+            let replies = run_commands(local, run);
+            if release {
+                serve::release(local, self.txid);
+            }
+            return replies;
         }
         let n = run.len();
         let (tx, rx) = oneshot::channel();
@@ -147,6 +180,7 @@ impl Hold {
             txid: self.txid,
             claim,
             run,
+            release,
             reply: tx,
         };
         match local.mesh.send(shard, Envelope::Txn(msg)).await {
@@ -220,14 +254,30 @@ impl Hold {
             id: id as u16,
             db: db as u16,
             args: args.to_vec(),
+            client: 0,
         };
         if parked.requests.send(ParkRequest::Run(command)).is_err() {
             return shard_unavailable();
         }
-        parked
-            .replies
-            .recv()
-            .unwrap_or_else(|_| shard_unavailable())
+        match parked.replies.recv() {
+            Ok(ParkReply::Reply(reply)) => reply,
+            _ => shard_unavailable(),
+        }
+    }
+
+    /// Runs a whole-shard operation synchronously on a held shard (a script's cross-shard
+    /// command snapshots its keys' entries and stores them back this way). `None` when the
+    /// shard is not held for synchronous use.
+    pub fn execute_op(&self, shard: usize, op: ShardOp) -> Option<OpResult> {
+        if shard == self.local.mesh.me() && self.holds(shard) {
+            return Some(crate::ops::execute(&self.local, op));
+        }
+        let parked = self.parked.iter().find(|p| p.shard == shard)?;
+        parked.requests.send(ParkRequest::Op(op)).ok()?;
+        match parked.replies.recv() {
+            Ok(ParkReply::Op(result)) => Some(result),
+            _ => None,
+        }
     }
 
     /// Releases every intent: waiting commands and transactions go on.

@@ -7,22 +7,26 @@ use std::sync::mpsc;
 
 use bytes::Bytes;
 use corekv_net::Reply;
+use corekv_shard::watch::WatchFlag;
 use corekv_shard::COMMANDS;
 use futures_channel::oneshot;
 
 use super::locks::ShardClaim;
 use crate::executor::Local;
 use crate::mesh::RemoteCommand;
+use crate::ops::{OpResult, ShardOp};
 use crate::router::run_commands;
 
 /// Scheduler messages between a coordinator and a shard it involves.
 pub enum TxnMsg {
     /// Queue an intent. Once it is granted, `run` (the holder's first commands, maybe none)
-    /// runs and the replies answer the coordinator: the intent is held from then on.
+    /// runs and the replies answer the coordinator: the intent is held from then on, unless
+    /// `release` (the last shard of a one-step operation: nothing is acquired after it).
     Acquire {
         txid: u64,
         claim: ShardClaim,
         run: Vec<RemoteCommand>,
+        release: bool,
         reply: oneshot::Sender<Vec<Reply>>,
     },
     /// A holder's commands: they skip the lock check.
@@ -34,17 +38,37 @@ pub enum TxnMsg {
     Park {
         txid: u64,
         requests: mpsc::Receiver<ParkRequest>,
-        replies: mpsc::Sender<Reply>,
+        replies: mpsc::Sender<ParkReply>,
     },
     Release {
         txid: u64,
+    },
+    /// WATCH these keys for a client; the reply is each key's expiry (0: none or absent).
+    Watch {
+        db: usize,
+        keys: Vec<Bytes>,
+        flag: WatchFlag,
+        reply: oneshot::Sender<Vec<u64>>,
+    },
+    /// Forget a client's watches of these (db, key)s.
+    Unwatch {
+        keys: Vec<(usize, Bytes)>,
+        flag: WatchFlag,
     },
 }
 
 /// What a synchronous holder sends to a parked shard.
 pub enum ParkRequest {
     Run(RemoteCommand),
+    /// A whole-shard operation (a script's cross-shard command snapshots and stores entries).
+    Op(ShardOp),
     Release,
+}
+
+/// A parked shard's answer to a [`ParkRequest`].
+pub enum ParkReply {
+    Reply(Reply),
+    Op(OpResult),
 }
 
 pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
@@ -53,19 +77,29 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             txid,
             claim,
             run,
+            release,
             reply,
         } => {
-            let granted = enqueue(local, txid, claim);
+            let mut granted = enqueue(local, txid, claim);
+            let grant = move |local: &Rc<Local>| {
+                crate::executor::reply_settled(local, reply, run_commands(local, run));
+                if release {
+                    self::release(local, txid);
+                }
+            };
+            if let Ok(Some(())) = granted.try_recv() {
+                return grant(local);
+            }
             let local = local.clone();
             glommio::spawn_local(async move {
                 if granted.await.is_ok() {
-                    let _ = reply.send(run_commands(&local, run));
+                    grant(&local);
                 }
             })
             .detach();
         }
         TxnMsg::Run { commands, reply } => {
-            let _ = reply.send(run_commands(local, commands));
+            crate::executor::reply_settled(local, reply, run_commands(local, commands));
         }
         TxnMsg::Park {
             txid,
@@ -73,6 +107,40 @@ pub fn handle(local: &Rc<Local>, msg: TxnMsg) {
             replies,
         } => park(local, txid, requests, replies),
         TxnMsg::Release { txid } => release(local, txid),
+        TxnMsg::Watch {
+            db,
+            keys,
+            flag,
+            reply,
+        } => {
+            let _ = reply.send(watch_keys(local, db, &keys, &flag));
+        }
+        TxnMsg::Unwatch { keys, flag } => unwatch_keys(local, &keys, &flag),
+    }
+}
+
+/// Registers a client's watch of keys of this shard; returns each key's expiry (0: none).
+pub fn watch_keys(local: &Local, db: usize, keys: &[Bytes], flag: &WatchFlag) -> Vec<u64> {
+    let mut shard = local.shard.borrow_mut();
+    let Some(d) = shard.dbs.get_mut(db) else {
+        return Vec::new();
+    };
+    let now = corekv_shard::now_ms();
+    keys.iter()
+        .map(|k| {
+            let expiry = d.get(k, now).map_or(0, |e| e.expire_at);
+            d.watchers.add(k.clone(), flag);
+            expiry
+        })
+        .collect()
+}
+
+pub fn unwatch_keys(local: &Local, keys: &[(usize, Bytes)], flag: &WatchFlag) {
+    let mut shard = local.shard.borrow_mut();
+    for (db, key) in keys {
+        if let Some(d) = shard.dbs.get_mut(*db) {
+            d.watchers.remove(key, flag);
+        }
     }
 }
 
@@ -101,12 +169,18 @@ fn park(
     local: &Local,
     txid: u64,
     requests: mpsc::Receiver<ParkRequest>,
-    replies: mpsc::Sender<Reply>,
+    replies: mpsc::Sender<ParkReply>,
 ) {
-    while let Ok(ParkRequest::Run(command)) = requests.recv() {
-        let reply = run_commands(local, vec![command])
-            .pop()
-            .unwrap_or_else(crate::ops::shard_unavailable);
+    loop {
+        let reply = match requests.recv() {
+            Ok(ParkRequest::Run(command)) => ParkReply::Reply(
+                run_commands(local, vec![command])
+                    .pop()
+                    .unwrap_or_else(crate::ops::shard_unavailable),
+            ),
+            Ok(ParkRequest::Op(op)) => ParkReply::Op(crate::ops::execute(local, op)),
+            Ok(ParkRequest::Release) | Err(_) => break,
+        };
         if replies.send(reply).is_err() {
             break;
         }
@@ -128,24 +202,29 @@ pub fn serve_commands(
         !locks.is_idle() && commands.iter().any(|c| blocks(&locks, c))
     };
     if !blocked {
-        let _ = reply.send(run_commands(local, commands));
+        crate::executor::reply_settled(local, reply, run_commands(local, commands));
         return;
     }
     let local = local.clone();
     glommio::spawn_local(async move {
-        loop {
-            let released = {
-                let mut locks = local.locks.borrow_mut();
-                if !commands.iter().any(|c| blocks(&locks, c)) {
-                    break;
-                }
-                locks.wait_release()
-            };
-            let _ = released.await;
-        }
-        let _ = reply.send(run_commands(&local, commands));
+        wait_until_free(&local, |locks| commands.iter().any(|c| blocks(locks, c))).await;
+        crate::executor::reply_settled(&local, reply, run_commands(&local, commands));
     })
     .detach();
+}
+
+/// Waits until `blocked` is false, checking again at every release on this shard.
+async fn wait_until_free(local: &Local, blocked: impl Fn(&super::locks::Locks) -> bool) {
+    loop {
+        let released = {
+            let mut locks = local.locks.borrow_mut();
+            if !blocked(&locks) {
+                return;
+            }
+            locks.wait_release()
+        };
+        let _ = released.await;
+    }
 }
 
 fn blocks(locks: &super::locks::Locks, c: &RemoteCommand) -> bool {
@@ -159,17 +238,16 @@ fn blocks_args(locks: &super::locks::Locks, id: usize, args: &[Bytes]) -> bool {
 
 /// Waits until no transaction claims a key of command `id` on this shard.
 pub async fn wait_keys(local: &Local, id: usize, args: &[Bytes]) {
-    if local.locks.borrow().is_idle() {
-        return;
-    }
-    loop {
-        let released = {
-            let mut locks = local.locks.borrow_mut();
-            if !blocks_args(&locks, id, args) {
-                return;
-            }
-            locks.wait_release()
-        };
-        let _ = released.await;
-    }
+    wait_until_free(local, |locks| blocks_args(locks, id, args)).await;
+}
+
+/// Waits until no transaction claims a key of any of these commands on this shard, all at
+/// the same time (an inline EXEC).
+pub async fn wait_all_keys(local: &Local, commands: &[(usize, Vec<Bytes>)]) {
+    wait_until_free(local, |locks| {
+        commands
+            .iter()
+            .any(|(id, args)| blocks_args(locks, *id, args))
+    })
+    .await;
 }

@@ -2,6 +2,8 @@
 //! tests) on free loopback ports, and connects real clients to them.
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -82,6 +84,39 @@ impl Server {
         )
     }
 
+    /// Starts corekv that also serves shared-memory clients (rings of `ring`, e.g. "64kb") on
+    /// a socket in a fresh temporary directory; returns the server and the socket's path.
+    pub fn corekv_with_shm(cores: usize, ring: &str, extra: &[&str]) -> (Server, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "corekv-shm-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shm.sock");
+        let mut args = vec![
+            "--shm-path",
+            path.to_str().unwrap(),
+            "--shm-perm",
+            "700",
+            "--shm-ring-size",
+            ring,
+        ];
+        args.extend_from_slice(extra);
+        let server = Server::corekv(cores, &args);
+        // TCP answering does not mean executor 0 has bound the shm socket yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (server, path)
+    }
+
     /// Starts corekv that also listens on a Unix socket in a fresh temporary directory.
     pub fn corekv_with_unix(cores: usize) -> Server {
         let dir = std::env::temp_dir().join(format!(
@@ -106,8 +141,13 @@ impl Server {
 
     /// Starts Debian's redis-server 7 with persistence off, for differential tests.
     pub fn redis() -> Server {
+        Server::redis_with(&[])
+    }
+
+    /// Starts redis-server like [`Server::redis`] with extra flags.
+    pub fn redis_with(extra: &[&str]) -> Server {
         let port = free_port();
-        let args = strings(&[
+        let mut args = strings(&[
             "--port",
             &port.to_string(),
             "--bind",
@@ -117,6 +157,7 @@ impl Server {
             "--appendonly",
             "no",
         ]);
+        args.extend(strings(extra));
         spawn(&redis_server_path(), &args, port, b"PING\r\n", b"+PONG\r\n")
     }
 

@@ -10,6 +10,7 @@ use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::strings::MAX_STRING;
 use crate::db::clock_secs;
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
@@ -122,7 +123,10 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         old
     };
     match update_string(ctx, key, byte + 1, flip) {
-        Ok(old) => Reply::Int(i64::from(old)),
+        Ok(old) => {
+            ctx.notify(NotifyFlags::STRING, "setbit", key);
+            Reply::Int(i64::from(old))
+        }
         Err(e) => e,
     }
 }
@@ -341,10 +345,11 @@ pub fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let len = result.len() as i64;
             // Redis stores the result as a new value: any TTL of the destination goes.
             ctx.write(dest, Value::Raw(result), Some(0));
+            ctx.notify(NotifyFlags::STRING, "set", dest);
             Reply::Int(len)
         }
         None => {
-            ctx.remove(dest);
+            ctx.remove_key(dest);
             Reply::Int(0)
         }
     }
@@ -602,7 +607,17 @@ pub fn bitfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .collect()
     };
     match update_string(ctx, key, (highest >> 3) as usize + 1, run) {
-        Ok(replies) => Reply::Array(replies),
+        Ok(replies) => {
+            // `setbit` when a SET or INCRBY wrote (OVERFLOW FAIL answers nil and writes not).
+            let wrote = ops
+                .iter()
+                .zip(&replies)
+                .any(|(op, r): (&FieldOp, &Reply)| op.cmd != FieldCmd::Get && *r != Reply::Nil);
+            if wrote {
+                ctx.notify(NotifyFlags::STRING, "setbit", key);
+            }
+            Reply::Array(replies)
+        }
         Err(e) => e,
     }
 }

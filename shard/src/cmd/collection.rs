@@ -195,6 +195,7 @@ pub fn remove_items<T: Collection>(
     ctx: &mut Ctx,
     key: &[u8],
     items: &[Bytes],
+    event: &'static str,
     contains: impl Fn(&T, &[u8]) -> bool,
     remove: impl Fn(&mut T, &[u8]) -> bool,
 ) -> Reply {
@@ -208,6 +209,9 @@ pub fn remove_items<T: Collection>(
         Ok(None) => 0,
         Err(e) => return e,
     };
+    if removed > 0 {
+        ctx.notify(T::CLASS, event, key);
+    }
     ctx.remove_if_empty::<T>(key);
     Reply::Int(removed as i64)
 }

@@ -13,6 +13,7 @@ use crate::cmd::collection::{
 use crate::command::{display_name, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, WDF, WF};
 use crate::errors;
 use crate::long_double::{self, AddError};
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::Hash;
 
@@ -54,6 +55,7 @@ pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .chunks_exact(2)
         .filter(|pair| hash.insert(&pair[0], &pair[1], &limits))
         .count();
+    ctx.notify(NotifyFlags::HASH, "hset", &args[1]);
     if is(&args[0], "hmset") {
         Reply::Ok
     } else {
@@ -71,6 +73,7 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.update_or_create::<Hash>(&args[1]) {
         Ok(h) => {
             h.insert(&args[2], &args[3], &limits);
+            ctx.notify(NotifyFlags::HASH, "hset", &args[1]);
             Reply::Int(1)
         }
         Err(e) => e,
@@ -97,7 +100,14 @@ pub fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], Hash::contains, Hash::remove)
+    remove_items(
+        ctx,
+        &args[1],
+        &args[2..],
+        "hdel",
+        Hash::contains,
+        Hash::remove,
+    )
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -154,7 +164,13 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(new) = old.checked_add(incr) else {
         return errors::overflow();
     };
-    match store(ctx, key, field, itoa::Buffer::new().format(new).as_bytes()) {
+    match store(
+        ctx,
+        key,
+        field,
+        itoa::Buffer::new().format(new).as_bytes(),
+        "hincrby",
+    ) {
         Ok(()) => Reply::Int(new),
         Err(e) => e,
     }
@@ -177,17 +193,24 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(AddError::CurrentNotFloat) => return Reply::error("ERR hash value is not a float"),
         Err(_) => return Reply::error("ERR increment would produce NaN or Infinity"),
     };
-    match store(ctx, key, field, &text) {
+    match store(ctx, key, field, &text, "hincrbyfloat") {
         Ok(()) => Reply::Bulk(text),
         Err(e) => e,
     }
 }
 
-/// Sets one field, creating the hash if needed.
-fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: &[u8]) -> Result<(), Reply> {
+/// Sets one field, creating the hash if needed, and raises `event`.
+fn store(
+    ctx: &mut Ctx,
+    key: &[u8],
+    field: &[u8],
+    value: &[u8],
+    event: &'static str,
+) -> Result<(), Reply> {
     let limits = ctx.limits();
     ctx.update_or_create::<Hash>(key)?
         .insert(field, value, &limits);
+    ctx.notify(NotifyFlags::HASH, event, key);
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use corekv_net::Reply;
 
 use crate::command::{spec, CommandSpec, Route, ALL_KEYS, ONE_KEY, W};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
@@ -119,6 +120,9 @@ pub fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if changed && existed {
                 mark_written(ctx, key);
             }
+            if changed || !existed {
+                ctx.notify(NotifyFlags::STRING, "pfadd", key);
+            }
             Reply::Int((changed || !existed) as i64)
         }
         Some(Err(sketch::Corrupt)) => corrupt(),
@@ -187,6 +191,7 @@ pub fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(Err(sketch::Corrupt)) => corrupt(),
         _ => {
             mark_written(ctx, key);
+            ctx.notify(NotifyFlags::STRING, "pfadd", key);
             Reply::Ok
         }
     }

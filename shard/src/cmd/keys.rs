@@ -7,21 +7,39 @@ use crate::args::{int_arg, is};
 use crate::cmd::expiry::Unit;
 use crate::db::Entry;
 use crate::errors;
+use crate::evict::Policy;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
 /// DEL / UNLINK on this shard's keys.
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Int(args[1..].iter().filter(|k| ctx.remove(k).is_some()).count() as i64)
+    let mut deleted = 0;
+    for key in &args[1..] {
+        if ctx.remove(key).is_some() {
+            ctx.notify(NotifyFlags::GENERIC, "del", key);
+            deleted += 1;
+        }
+    }
+    Reply::Int(deleted)
+}
+
+/// Whether a key exists, without touching it; a miss raises `keymiss` (EXISTS, TYPE).
+fn exists_untouched(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let now = ctx.now_ms;
+    let found = ctx.db().contains(key, now);
+    if !found {
+        ctx.notify(NotifyFlags::KEY_MISS, "keymiss", key);
+    }
+    found
 }
 
 /// EXISTS counts a key once per time it is named, like Redis.
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let now = ctx.now_ms;
     Reply::Int(
         args[1..]
             .iter()
-            .filter(|k| ctx.db().contains(k, now))
+            .filter(|k| exists_untouched(ctx, k))
             .count() as i64,
     )
 }
@@ -32,10 +50,11 @@ pub fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    match ctx.db().get(&args[1], now) {
-        Some(e) => Reply::status(e.value.type_name()),
-        None => Reply::status("none"),
+    if let Some(e) = ctx.db().get(&args[1], now) {
+        return Reply::status(e.value.type_name());
     }
+    ctx.notify(NotifyFlags::KEY_MISS, "keymiss", &args[1]);
+    Reply::status("none")
 }
 
 /// Moves `src` to `dst` (both on this shard), keeping the TTL. `Err` when `src` is absent.
@@ -58,6 +77,8 @@ fn rename_local(
     if let Some(entry) = ctx.remove(src) {
         ctx.remove(dst);
         ctx.write(dst, entry.value, Some(entry.expire_at));
+        ctx.notify(NotifyFlags::GENERIC, "rename_from", src);
+        ctx.notify(NotifyFlags::GENERIC, "rename_to", dst);
     }
     Ok(true)
 }
@@ -116,15 +137,14 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if dst_db == ctx.db && args[1] == args[2] {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let now = ctx.now_ms;
-    let Some(entry) = ctx.db().get(&args[1], now).cloned() else {
+    let Some(entry) = ctx.read(&args[1]).map(|e| e.clone()) else {
         return Reply::Int(0);
     };
     Reply::Int(put_copy(ctx, dst_db, &args[2], entry, opts.replace) as i64)
 }
 
 /// Stores a copied entry under `key` in database `db`; false if it exists and no REPLACE.
-pub fn put_copy(ctx: &mut Ctx, db: usize, key: &[u8], entry: Entry, replace: bool) -> bool {
+fn put_copy(ctx: &mut Ctx, db: usize, key: &[u8], entry: Entry, replace: bool) -> bool {
     let now = ctx.now_ms;
     let target = &mut ctx.shard.dbs[db];
     if target.contains(key, now) {
@@ -133,7 +153,10 @@ pub fn put_copy(ctx: &mut Ctx, db: usize, key: &[u8], entry: Entry, replace: boo
         }
         target.remove(key, now);
     }
-    target.set(key, entry.value, Some(entry.expire_at), now);
+    if target.set(key, entry.value, Some(entry.expire_at), now) {
+        ctx.notify_db(db, NotifyFlags::NEW, "new", key);
+    }
+    ctx.notify_db(db, NotifyFlags::GENERIC, "copy_to", key);
     true
 }
 
@@ -153,7 +176,12 @@ pub fn move_db(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     match ctx.remove(&args[1]) {
         Some(entry) => {
-            ctx.shard.dbs[target].set(&args[1], entry.value, Some(entry.expire_at), now);
+            let key = &args[1];
+            if ctx.shard.dbs[target].set(key, entry.value, Some(entry.expire_at), now) {
+                ctx.notify_db(target, NotifyFlags::NEW, "new", key);
+            }
+            ctx.notify(NotifyFlags::GENERIC, "move_from", key);
+            ctx.notify_db(target, NotifyFlags::GENERIC, "move_to", key);
             Reply::Int(1)
         }
         None => Reply::Int(0),
@@ -212,8 +240,10 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if when <= now as i64 {
         ctx.remove(&args[1]);
+        ctx.notify(NotifyFlags::GENERIC, "del", &args[1]);
     } else {
         ctx.db().set_expire(&args[1], when as u64, now);
+        ctx.notify(NotifyFlags::GENERIC, "expire", &args[1]);
     }
     Reply::Int(1)
 }
@@ -258,6 +288,7 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.db().get(&args[1], now) {
         Some(e) if e.expire_at != 0 => {
             ctx.db().set_expire(&args[1], 0, now);
+            ctx.notify(NotifyFlags::GENERIC, "persist", &args[1]);
             Reply::Int(1)
         }
         _ => Reply::Int(0),
@@ -288,17 +319,28 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     // The router has checked the subcommand and its arity against the command table.
     let now = ctx.now_ms;
+    let config = ctx.shard.eviction.config;
+    let estimate = ctx.shard.eviction.sketch_estimate(&args[2]);
     let Some(entry) = ctx.db().get(&args[2], now) else {
         return Reply::Nil;
     };
     if is(sub, "encoding") {
         Reply::bulk(entry.value.encoding())
     } else if is(sub, "idletime") {
+        if config.policy.is_lfu() {
+            return Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
         Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access) as i64)
     } else if is(sub, "freq") {
-        Reply::error(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        )
+        match (config.policy, estimate) {
+            (p, _) if p.is_lfu() => Reply::Int(
+                crate::evict::lfu_decayed(entry, config.lfu_decay_time, now) as i64,
+            ),
+            (Policy::AllKeysTinyLfu, n) => Reply::Int(n.unwrap_or(0) as i64),
+            _ => Reply::error(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ),
+        }
     } else {
         // Small shared integers are refcounted forever in Redis.
         Reply::Int(match entry.value {

@@ -12,6 +12,7 @@ use crate::command::{
     WF,
 };
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
 use crate::types::List;
@@ -124,7 +125,23 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> Result<
     for value in &args[2..] {
         list.push(end, value, limit);
     }
-    Ok(Reply::Int(list.len() as i64))
+    let len = list.len() as i64;
+    ctx.notify(NotifyFlags::LIST, push_event(end), &args[1]);
+    Ok(Reply::Int(len))
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
 }
 
 pub fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -158,9 +175,8 @@ fn pop_some(
         .filter_map(|_| list.pop(end))
         .map(Reply::Bulk)
         .collect();
-    if list.is_empty() {
-        ctx.remove(key);
-    }
+    ctx.notify(NotifyFlags::LIST, pop_event(end), key);
+    ctx.remove_if_empty::<List>(key);
     Ok(Some(popped))
 }
 
@@ -250,6 +266,7 @@ pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             position(index, list.len()).ok_or_else(|| Reply::error("ERR index out of range"))?;
         let limit = node_limit(ctx);
         list_mut(ctx, &args[1])?.set(at, &args[3], limit);
+        ctx.notify(NotifyFlags::LIST, "lset", &args[1]);
         Ok(Reply::Ok)
     })())
 }
@@ -274,7 +291,9 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let limit = node_limit(ctx);
         let list = list_mut(ctx, &args[1])?;
         list.insert(pivot + usize::from(after), &args[4], limit);
-        Ok(Reply::Int(list.len() as i64))
+        let len = list.len() as i64;
+        ctx.notify(NotifyFlags::LIST, "linsert", &args[1]);
+        Ok(Reply::Int(len))
     })())
 }
 
@@ -289,6 +308,9 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let limit =
             (count != 0).then(|| usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX));
         let removed = list_mut(ctx, &args[1])?.remove_matching(&args[3], from, limit);
+        if removed > 0 {
+            ctx.notify(NotifyFlags::LIST, "lrem", &args[1]);
+        }
         ctx.remove_if_empty::<List>(&args[1]);
         Ok(Reply::Int(removed as i64))
     })())
@@ -306,6 +328,7 @@ pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let list = list_mut(ctx, &args[1])?;
         list.drop_from(End::Tail, len - keep.end);
         list.drop_from(End::Head, keep.start);
+        ctx.notify(NotifyFlags::LIST, "ltrim", &args[1]);
         ctx.remove_if_empty::<List>(&args[1]);
         Ok(Reply::Ok)
     })())
@@ -430,12 +453,16 @@ fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Re
     let Some(value) = source.pop(from) else {
         return Ok(Reply::Nil);
     };
+    // Like Redis: push (creating the destination), then the pop's events, then `del` of an
+    // emptied source.
     if src == dst {
         source.push(to, &value, limit);
     } else {
-        ctx.remove_if_empty::<List>(src);
         ctx.update_or_create::<List>(dst)?.push(to, &value, limit);
     }
+    ctx.notify(NotifyFlags::LIST, push_event(to), dst);
+    ctx.notify(NotifyFlags::LIST, pop_event(from), src);
+    ctx.remove_if_empty::<List>(src);
     Ok(Reply::Bulk(value))
 }
 

@@ -14,6 +14,7 @@ use crate::command::{
     k, numkeys_keys, spec, CommandSpec, Route::Shard, ALL_KEYS, NO_KEYS, ONE_KEY, R, RS, W, WDF, WF,
 };
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::set::Member;
 use crate::types::{Collection, EncodingLimits, Set};
@@ -52,13 +53,24 @@ pub fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let limits = ctx.limits();
     match ctx.update_or_create::<Set>(&args[1]) {
-        Ok(s) => Reply::Int(members.iter().filter(|m| s.insert(m, &limits)).count() as i64),
+        Ok(s) => {
+            let added = members.iter().filter(|m| s.insert(m, &limits)).count();
+            ctx.notify(NotifyFlags::SET, "sadd", &args[1]);
+            Reply::Int(added as i64)
+        }
         Err(e) => e,
     }
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    remove_items(ctx, &args[1], &args[2..], Set::contains, Set::remove)
+    remove_items(
+        ctx,
+        &args[1],
+        &args[2..],
+        "srem",
+        Set::contains,
+        Set::remove,
+    )
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -108,6 +120,9 @@ fn pop_one(ctx: &mut Ctx, key: &[u8]) -> Result<Reply, Reply> {
         }
         (None, _) => None,
     };
+    if popped.is_some() {
+        ctx.notify(NotifyFlags::SET, "spop", key);
+    }
     ctx.remove_if_empty::<Set>(key);
     Ok(popped.map_or(Reply::Nil, Reply::Bulk))
 }
@@ -135,12 +150,15 @@ fn pop_many(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         // Redis replies with a copy built as SUNION builds one, in that copy's order.
         let all = copy(set.iter(), &limits);
         ctx.remove(key);
+        ctx.notify(NotifyFlags::SET, "spop", key);
+        ctx.notify(NotifyFlags::GENERIC, "del", key);
         return Ok(members_reply(all.iter()));
     }
     let popped = set.remove_positions(index::sample(rng, len, count).into_vec());
     if (len - count) * REBUILD_RATIO <= count {
         *set = copy(set.iter(), &limits);
     }
+    ctx.notify(NotifyFlags::SET, "spop", key);
     Ok(Reply::Set(popped.into_iter().map(Reply::Bulk).collect()))
 }
 
@@ -211,9 +229,11 @@ fn smove_local(ctx: &mut Ctx, src: &[u8], dst: &[u8], member: &[u8]) -> Result<R
     if let Some(s) = ctx.update_as::<Set>(src)? {
         s.remove(member);
     }
+    ctx.notify(NotifyFlags::SET, "srem", src);
     ctx.remove_if_empty::<Set>(src);
     let limits = ctx.limits();
     ctx.update_or_create::<Set>(dst)?.insert(member, &limits);
+    ctx.notify(NotifyFlags::SET, "sadd", dst);
     Ok(Reply::Int(1))
 }
 
@@ -266,7 +286,7 @@ pub fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     // The stored set is built afresh, an intset when it can be (as Redis does).
     let result = copy(members.into_iter(), &limits);
-    store_result(ctx, &args[1], result)
+    store_result(ctx, &args[1], result, "sinterstore")
 }
 
 /// SINTERCARD numkeys key... [LIMIT limit]
@@ -322,7 +342,8 @@ pub fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Set::default()
     };
     if store {
-        store_result(ctx, &args[1], result)
+        let event = if union { "sunionstore" } else { "sdiffstore" };
+        store_result(ctx, &args[1], result, event)
     } else {
         members_reply(result.iter())
     }
@@ -330,12 +351,13 @@ pub fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Stores a computed set at `dst` (replacing any value and TTL), or deletes `dst` when the
 /// result is empty; replies the result's size.
-fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set) -> Reply {
+fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set, event: &'static str) -> Reply {
     let len = result.len();
     if len == 0 {
-        ctx.remove(dst);
+        ctx.remove_key(dst);
     } else {
         ctx.write(dst, result.into_value(), Some(0));
+        ctx.notify(NotifyFlags::SET, event, dst);
     }
     Reply::Int(len as i64)
 }

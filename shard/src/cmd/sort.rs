@@ -12,6 +12,7 @@ use corekv_net::Reply;
 use crate::args::{is, parse_i64};
 use crate::command::{spec, CommandSpec, Route, ONE_KEY};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
 use crate::types::{Collection, Hash, List, Set, ZSet};
@@ -295,7 +296,7 @@ pub fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let stored = out.len() as i64;
     if out.is_empty() {
-        ctx.remove(dest);
+        ctx.remove_key(dest);
     } else {
         let limit = NodeLimit::from_setting(ctx.limits().list_max_listpack_size);
         let mut list = List::default();
@@ -303,6 +304,7 @@ pub fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             list.push(End::Tail, value.as_deref().unwrap_or_default(), limit);
         }
         ctx.write(dest, Value::List(Box::new(list)), Some(0));
+        ctx.notify(NotifyFlags::LIST, "sortstore", dest);
     }
     Reply::Int(stored)
 }

@@ -6,6 +6,7 @@ use corekv_net::Reply;
 use crate::args::{int_arg, is, parse_i64};
 use crate::cmd::expiry::{absolute_expiry, Unit};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::value::Value;
 
@@ -143,8 +144,9 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         },
     };
     let key = &args[1];
+    // SET ... GET reads the old value like GET (a miss counts and raises `keymiss`).
     let old = if opts.get {
-        match ctx.string_for_update(key) {
+        match ctx.read_string(key) {
             Ok(v) => v,
             Err(e) => return e,
         }
@@ -164,9 +166,13 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if allowed {
         ctx.write(key, Value::string(&args[2]), expire_at);
+        ctx.notify(NotifyFlags::STRING, "set", key);
+        if matches!(opts.expiry, ExpiryOption::At { .. }) {
+            ctx.notify(NotifyFlags::GENERIC, "expire", key);
+        }
     }
     match (opts.get, allowed) {
-        (true, _) => bulk_or_nil(old.and_then(|v| v.as_bytes())),
+        (true, _) => bulk_or_nil(old),
         (false, true) => Reply::Ok,
         (false, false) => Reply::Nil,
     }
@@ -178,6 +184,7 @@ pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     ctx.write(&args[1], Value::string(&args[2]), Some(0));
+    ctx.notify(NotifyFlags::STRING, "set", &args[1]);
     Reply::Int(1)
 }
 
@@ -191,17 +198,21 @@ pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match absolute_expiry(&args[2], unit, false, ctx.now_ms, name) {
         Ok(at) => {
             ctx.write(&args[1], Value::string(&args[3]), Some(at));
+            ctx.notify(NotifyFlags::STRING, "set", &args[1]);
+            ctx.notify(NotifyFlags::GENERIC, "expire", &args[1]);
             Reply::Ok
         }
         Err(e) => e,
     }
 }
 
+/// GETSET reads like GET (a miss raises `keymiss`), then sets.
 pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match ctx.string_for_update(&args[1]) {
+    match ctx.read_string(&args[1]) {
         Ok(old) => {
             ctx.write(&args[1], Value::string(&args[2]), Some(0));
-            bulk_or_nil(old.and_then(|v| v.as_bytes()))
+            ctx.notify(NotifyFlags::STRING, "set", &args[1]);
+            bulk_or_nil(old)
         }
         Err(e) => e,
     }
@@ -211,6 +222,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.read_string(&args[1]) {
         Ok(Some(v)) => {
             ctx.remove(&args[1]);
+            ctx.notify(NotifyFlags::GENERIC, "del", &args[1]);
             Reply::Bulk(v)
         }
         Ok(None) => Reply::Nil,
@@ -231,13 +243,23 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // Redis validates the expiry only once the key is known to exist.
     let now = ctx.now_ms;
+    let key = &args[1];
     match opts.expiry.resolve(now, "getex") {
         Ok(None) => {}
         Ok(Some(at)) if at != 0 && at <= now => {
-            ctx.remove(&args[1]);
+            ctx.remove(key);
+            ctx.notify(NotifyFlags::GENERIC, "del", key);
+        }
+        Ok(Some(0)) => {
+            // PERSIST: an event only when there was a TTL to remove.
+            if ctx.db().peek(key, now).is_some_and(|e| e.expire_at != 0) {
+                ctx.db().set_expire(key, 0, now);
+                ctx.notify(NotifyFlags::GENERIC, "persist", key);
+            }
         }
         Ok(Some(at)) => {
-            ctx.db().set_expire(&args[1], at, now);
+            ctx.db().set_expire(key, at, now);
+            ctx.notify(NotifyFlags::GENERIC, "expire", key);
         }
         Err(e) => return e,
     }
@@ -262,6 +284,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     for pair in args[1..].chunks_exact(2) {
         ctx.write(&pair[0], Value::string(&pair[1]), Some(0));
+        ctx.notify(NotifyFlags::STRING, "set", &pair[0]);
     }
     Reply::Ok
 }
@@ -288,6 +311,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let Some(entry) = ctx.db().get_for_update(&args[1], now) else {
         ctx.write(&args[1], Value::string(&args[2]), Some(0));
+        ctx.notify(NotifyFlags::STRING, "append", &args[1]);
         return Reply::Int(args[2].len() as i64);
     };
     let old = match std::mem::replace(&mut entry.value, Value::Int(0)) {
@@ -308,6 +332,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     joined.extend_from_slice(&args[2]);
     let len = joined.len() as i64;
     entry.value = Value::Raw(joined.freeze());
+    ctx.notify(NotifyFlags::STRING, "append", &args[1]);
     Reply::Int(len)
 }
 
@@ -351,6 +376,7 @@ pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match current.checked_add(delta) {
         Some(n) => {
             ctx.write(&args[1], Value::Int(n), None);
+            ctx.notify(NotifyFlags::STRING, "incrby", &args[1]);
             Reply::Int(n)
         }
         None => errors::overflow(),
@@ -365,6 +391,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match crate::long_double::increment(current.as_deref(), &args[2]) {
         Ok(text) => {
             ctx.write(&args[1], Value::Str(text.clone()), None);
+            ctx.notify(NotifyFlags::STRING, "incrbyfloat", &args[1]);
             Reply::Bulk(text)
         }
         Err(e) => e,
@@ -427,6 +454,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     buf[offset..offset + patch.len()].copy_from_slice(patch);
     let len = buf.len() as i64;
     ctx.write(&args[1], Value::Raw(buf.freeze()), None);
+    ctx.notify(NotifyFlags::STRING, "setrange", &args[1]);
     Reply::Int(len)
 }
 

@@ -14,6 +14,7 @@ pub use set::Set;
 pub use stream::Stream;
 pub use zset::ZSet;
 
+use crate::notify::NotifyFlags;
 use crate::value::Value;
 
 /// Thresholds at which a compact encoding converts to the large one (Redis's
@@ -54,11 +55,14 @@ pub trait Collection: Sized + Default {
     fn into_value(self) -> Value;
     /// Redis deletes a collection key when its last element goes.
     fn is_empty(&self) -> bool;
+    /// The keyspace notification class of its events.
+    const CLASS: NotifyFlags;
 }
 
 macro_rules! collection {
-    ($variant:ident, $ty:ty) => {
+    ($variant:ident, $ty:ty, $class:ident) => {
         impl Collection for $ty {
+            const CLASS: NotifyFlags = NotifyFlags::$class;
             fn of(value: &Value) -> Option<&Self> {
                 match value {
                     Value::$variant(c) => Some(c),
@@ -81,8 +85,8 @@ macro_rules! collection {
     };
 }
 
-collection!(Hash, Hash);
-collection!(List, List);
-collection!(Set, Set);
-collection!(ZSet, ZSet);
-collection!(Stream, Stream);
+collection!(Hash, Hash, HASH);
+collection!(List, List, LIST);
+collection!(Set, Set, SET);
+collection!(ZSet, ZSet, ZSET);
+collection!(Stream, Stream, STREAM);

@@ -5,13 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 use crate::client::Target;
 use crate::keys::KeyDist;
 use crate::request::{KeyFormat, MixSpec, ValueSize};
 use crate::run::RunConfig;
-use crate::{affinity, compare, latency, report, run, scale, Error};
+use crate::{affinity, compare, hitratio, latency, pubsub, report, run, scale, Error};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,11 @@ enum Cmd {
     Scale(scale::ScaleArgs),
     /// Times single round trips (one request at a time) over one transport.
     Latency(latency::LatencyArgs),
+    /// Replays a Zipf cache trace against corekv's eviction policies and redis-server's
+    /// allkeys-lru/lfu at the same maxmemory; prints hit ratios side by side.
+    Hitratio(hitratio::HitRatioArgs),
+    /// PUBLISH throughput with 1, 10 and 100 subscribers, corekv vs redis-server.
+    Pubsub(pubsub::PubSubArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -57,16 +63,43 @@ pub struct TargetArgs {
     pub host: String,
     #[arg(long, short, default_value_t = 6379)]
     pub port: u16,
-    /// Unix socket path (instead of host and port).
+    /// Unix socket path: the server's unixsocket, or its shm-path with --transport shm.
     #[arg(long, short = 's')]
     pub socket: Option<PathBuf>,
+    /// tcp (--host/--port), unix or shm (--socket); default: unix with --socket, else tcp.
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Unix,
+    /// corekv's shared-memory rings (`--socket` is the server's `shm-path`).
+    Shm,
 }
 
 impl TargetArgs {
-    pub fn target(&self) -> Target {
-        match &self.socket {
-            Some(p) => Target::Unix(p.clone()),
-            None => Target::Tcp(self.host.clone(), self.port),
+    pub fn target(&self) -> Result<Target, Error> {
+        match (self.transport, &self.socket) {
+            (None | Some(Transport::Tcp), None) => Ok(Target::Tcp(self.host.clone(), self.port)),
+            (None | Some(Transport::Unix), Some(p)) => Ok(Target::Unix(p.clone())),
+            (Some(Transport::Shm), Some(p)) => Ok(Target::Shm(p.clone())),
+            (Some(Transport::Tcp), Some(_)) => Err(Error::Usage(
+                "--socket is for --transport unix or shm; tcp uses --host/--port".into(),
+            )),
+            (Some(_), None) => Err(Error::Usage(
+                "--transport unix and shm need --socket PATH".into(),
+            )),
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        match (self.transport, &self.socket) {
+            (Some(t), _) => t,
+            (None, Some(_)) => Transport::Unix,
+            (None, None) => Transport::Tcp,
         }
     }
 }
@@ -234,7 +267,7 @@ where
     let cli = Cli::try_parse_from(args).map_err(CliError::Clap)?;
     match cli.cmd {
         Cmd::Run(a) => {
-            let cfg = a.load.config(a.target.target(), a.quiet)?;
+            let cfg = a.load.config(a.target.target()?, a.quiet)?;
             let rep = run::execute(&cfg, None)?;
             if a.json {
                 report::write_json(out, &rep)?;
@@ -245,6 +278,8 @@ where
         Cmd::Compare(a) => compare::main(&a, out)?,
         Cmd::Scale(a) => scale::main(&a, out)?,
         Cmd::Latency(a) => latency::main(&a, out)?,
+        Cmd::Hitratio(a) => hitratio::main(&a, out)?,
+        Cmd::Pubsub(a) => pubsub::main(&a, out)?,
     }
     Ok(())
 }

@@ -7,14 +7,17 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use corekv_shm::{ShmConnection, ShmError};
+
 use crate::reply::{self, Reply};
 use crate::Error;
 
-/// A server address: TCP host and port, or a Unix socket.
+/// A server address: TCP host and port, a Unix socket, or corekv's shared-memory socket.
 #[derive(Clone, Debug)]
 pub enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
+    Shm(PathBuf),
 }
 
 impl std::fmt::Display for Target {
@@ -22,6 +25,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::Tcp(h, p) => write!(f, "{h}:{p}"),
             Target::Unix(p) => write!(f, "unix:{}", p.display()),
+            Target::Shm(p) => write!(f, "shm:{}", p.display()),
         }
     }
 }
@@ -29,6 +33,14 @@ impl std::fmt::Display for Target {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Shm(Box<ShmConnection>),
+}
+
+fn shm_io(e: ShmError) -> std::io::Error {
+    match e {
+        ShmError::Closed => std::io::ErrorKind::UnexpectedEof.into(),
+        e => std::io::Error::other(e),
+    }
 }
 
 impl Target {
@@ -44,15 +56,20 @@ impl Target {
             Target::Unix(path) => Ok(Stream::Unix(
                 UnixStream::connect(path).map_err(Error::io(ctx()))?,
             )),
+            Target::Shm(path) => Ok(Stream::Shm(Box::new(
+                ShmConnection::connect(path).map_err(|e| Error::io(ctx())(shm_io(e)))?,
+            ))),
         }
     }
 }
 
 impl Stream {
-    fn set_timeout(&self, t: Duration) -> std::io::Result<()> {
+    pub fn set_timeout(&self, t: Duration) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(Some(t)),
             Stream::Unix(s) => s.set_read_timeout(Some(t)),
+            // The server's socket ending is noticed instead.
+            Stream::Shm(_) => Ok(()),
         }
     }
 }
@@ -62,6 +79,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Shm(s) => s.read_raw(buf).map_err(shm_io),
         }
     }
 }
@@ -71,6 +89,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Shm(s) => s.send_raw(buf).map(|()| buf.len()).map_err(shm_io),
         }
     }
 

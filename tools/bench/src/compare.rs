@@ -56,6 +56,9 @@ pub struct ServerArgs {
     /// Only corekv.
     #[arg(long)]
     pub no_peers: bool,
+    /// Also corekv driven over its shared-memory transport ("corekv-shm").
+    #[arg(long)]
+    pub shm: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -76,6 +79,8 @@ pub struct Measurement {
 #[derive(Clone, Debug, Serialize)]
 pub struct Ratio {
     pub workload: String,
+    /// corekv or corekv-shm.
+    pub server: String,
     pub peer: String,
     /// corekv ops/s / peer ops/s (higher is better for corekv).
     pub throughput: Option<f64>,
@@ -100,6 +105,9 @@ pub struct CompareResult {
 pub fn server_specs(a: &ServerArgs, cpus: &[usize]) -> Result<Vec<ServerSpec>, Error> {
     let corekv = server::find_corekv(a.corekv.as_deref())?;
     let mut specs = vec![ServerSpec::corekv(&corekv, cpus, &a.corekv_args)];
+    if a.shm {
+        specs.push(ServerSpec::corekv_shm(&corekv, cpus, &a.corekv_args));
+    }
     if !a.no_peers {
         let redis = &a.redis_server;
         match server::find_program(redis) {
@@ -236,14 +244,19 @@ fn ratios(results: &[Measurement]) -> Vec<Ratio> {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
+    // corekv over TCP against the peers, corekv over shared memory against all of them.
+    let compared = |c: &str, p: &str| {
+        c != p && (c == "corekv-shm" || (c == "corekv" && !p.starts_with("corekv")))
+    };
     let mut out = Vec::new();
-    for c in results.iter().filter(|m| m.server == "corekv") {
+    for c in results.iter().filter(|m| m.server.starts_with("corekv")) {
         for p in results
             .iter()
-            .filter(|m| m.workload == c.workload && m.server != "corekv")
+            .filter(|m| m.workload == c.workload && compared(&c.server, &m.server))
         {
             out.push(Ratio {
                 workload: c.workload.clone(),
+                server: c.server.clone(),
                 peer: p.server.clone(),
                 throughput: div(Some(c.report.ops_per_sec), Some(p.report.ops_per_sec)),
                 cpu_per_request: div(
@@ -298,11 +311,12 @@ fn markdown(r: &CompareResult) -> String {
         ));
     }
     if !r.ratios.is_empty() {
-        s.push_str("\n| workload | corekv / peer | throughput | CPU per request | p99 |\n|---|---|---:|---:|---:|\n");
+        s.push_str("\n| workload | server / peer | throughput | CPU per request | p99 |\n|---|---|---:|---:|---:|\n");
         for q in &r.ratios {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | {} / {} | {} | {} | {} |\n",
                 q.workload,
+                q.server,
                 q.peer,
                 opt(q.throughput, 2),
                 opt(q.cpu_per_request, 2),

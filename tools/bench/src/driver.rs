@@ -8,6 +8,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use corekv_shm::ShmConnection;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -63,6 +65,25 @@ struct Pending {
 enum Sock {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    /// Polled directly; its doorbell (an eventfd) wakes the loop once armed (`arm_shm`).
+    Shm(Box<ShmConnection>),
+}
+
+/// How long a thread polls its shared-memory connections before it arms their doorbells and
+/// sleeps.
+const SHM_SPIN: Duration = Duration::from_micros(50);
+
+fn shm_io(e: corekv_shm::ShmError) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Empty ring (or full): `WouldBlock`, as a non-blocking socket says.
+fn would_block(n: usize, len: usize) -> std::io::Result<usize> {
+    if n == 0 && len > 0 {
+        Err(ErrorKind::WouldBlock.into())
+    } else {
+        Ok(n)
+    }
 }
 
 struct Conn {
@@ -80,6 +101,7 @@ impl Read for Sock {
         match self {
             Sock::Tcp(s) => s.read(buf),
             Sock::Unix(s) => s.read(buf),
+            Sock::Shm(s) => would_block(s.read_some(buf).map_err(shm_io)?, buf.len()),
         }
     }
 }
@@ -89,6 +111,7 @@ impl Write for Sock {
         match self {
             Sock::Tcp(s) => s.write(buf),
             Sock::Unix(s) => s.write(buf),
+            Sock::Shm(s) => would_block(s.write_some(buf).map_err(shm_io)?, buf.len()),
         }
     }
 
@@ -109,6 +132,7 @@ impl Conn {
                 s.set_nonblocking(true).map_err(nonblocking)?;
                 Sock::Unix(mio::net::UnixStream::from_std(s))
             }
+            Stream::Shm(s) => Sock::Shm(s),
         };
         Ok(Conn {
             sock,
@@ -126,7 +150,33 @@ impl Conn {
         match &mut self.sock {
             Sock::Tcp(s) => poll.registry().register(s, token, interest),
             Sock::Unix(s) => poll.registry().register(s, token, interest),
+            Sock::Shm(s) => {
+                let fd = s.doorbell_fd();
+                poll.registry()
+                    .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            }
         }
+    }
+
+    /// Arms a shared-memory connection's doorbell if it waits for replies; true when replies
+    /// are already there (do not sleep).
+    fn arm_shm(&mut self) -> Result<bool, Error> {
+        match &mut self.sock {
+            Sock::Shm(s) if self.open && !self.pending.is_empty() => s
+                .prepare_sleep()
+                .map_err(|e| Error::Server(format!("shm: {e}"))),
+            _ => Ok(false),
+        }
+    }
+
+    fn disarm_shm(&mut self) {
+        if let Sock::Shm(s) = &mut self.sock {
+            s.end_sleep();
+        }
+    }
+
+    fn is_shm(&self) -> bool {
+        matches!(self.sock, Sock::Shm(_))
     }
 
     /// Writes what it can of the output buffer.
@@ -270,6 +320,8 @@ pub fn run(
     let mut replies = 0u64;
     let mut next_conn = 0usize;
     let mut drain_deadline: Option<Instant> = None;
+    let has_shm = conns.iter().any(Conn::is_shm);
+    let mut shm_spin_until = Instant::now() + SHM_SPIN;
     loop {
         let now = Instant::now();
         let out_of_time = times.end.is_some_and(|e| now >= e);
@@ -318,7 +370,24 @@ pub fn run(
                 "every connection to the server failed".into(),
             ));
         }
-        let timeout = poll_timeout(now, &schedule, times.end, drain_deadline);
+        let mut timeout = poll_timeout(now, &schedule, times.end, drain_deadline);
+        // Shared memory has no readiness of its own: poll the rings for a while, then arm
+        // the doorbells (and re-check) before sleeping.
+        let mut armed = false;
+        if has_shm && !timeout.is_zero() {
+            if now < shm_spin_until {
+                timeout = Duration::ZERO;
+            } else {
+                armed = true;
+                for c in conns.iter_mut() {
+                    match c.arm_shm() {
+                        Ok(true) => timeout = Duration::ZERO,
+                        Ok(false) => {}
+                        Err(e) => fail(c, &mut stats, &e),
+                    }
+                }
+            }
+        }
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -326,10 +395,24 @@ pub fn run(
         }
         for ev in events.iter() {
             let c = &mut conns[ev.token().0];
-            if c.open && (ev.is_readable() || ev.is_read_closed()) {
+            if c.open && !c.is_shm() && (ev.is_readable() || ev.is_read_closed()) {
                 if let Err(e) = c.receive(&mut stats, &mut replies) {
                     fail(c, &mut stats, &e);
                 }
+            }
+        }
+        if has_shm {
+            let before = replies;
+            for c in conns.iter_mut().filter(|c| c.open && c.is_shm()) {
+                if armed {
+                    c.disarm_shm();
+                }
+                if let Err(e) = c.receive(&mut stats, &mut replies) {
+                    fail(c, &mut stats, &e);
+                }
+            }
+            if replies != before {
+                shm_spin_until = Instant::now() + SHM_SPIN;
             }
         }
         progress.store(replies, Ordering::Relaxed);

@@ -9,23 +9,14 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::cli::TargetArgs;
+use crate::cli::{TargetArgs, Transport};
 use corekv_shm::reply::Value;
-use corekv_shm::ShmConnection;
+use corekv_shm::{ShmConnection, ShmOptions};
 
-use crate::client::Client;
+use crate::client::{Client, Target};
 use crate::reply::Reply;
 use crate::stats::{Latency, Stats};
 use crate::Error;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Tcp,
-    Unix,
-    /// corekv's shared-memory rings (`--socket` is the server's `shm-path`).
-    Shm,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,9 +31,6 @@ pub enum Probe {
 pub struct LatencyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// tcp (--host/--port), unix or shm (--socket).
-    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
-    pub transport: Transport,
     /// Round trips to time.
     #[arg(long, default_value_t = 10_000)]
     pub samples: u64,
@@ -51,6 +39,10 @@ pub struct LatencyArgs {
     pub interval_us: u64,
     #[arg(long, value_enum, default_value_t = Probe::Ping)]
     pub command: Probe,
+    /// shm: how long the client polls for a reply before sleeping, in microseconds (default:
+    /// the client library's).
+    #[arg(long)]
+    pub shm_spin_us: Option<u64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -69,25 +61,17 @@ struct Report {
 const KEY: &str = "corekv-bench:latency";
 
 pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let target = match (a.transport, &a.target.socket) {
-        (Transport::Unix | Transport::Shm, None) => {
-            return Err(Error::Usage(
-                "--transport unix and shm need --socket PATH".into(),
-            ))
-        }
-        (Transport::Tcp, Some(_)) => {
-            return Err(Error::Usage(
-                "--socket is for --transport unix or shm; tcp uses --host/--port".into(),
-            ))
-        }
-        _ => a.target.target(),
-    };
+    let target = a.target.target()?;
     if a.samples == 0 {
         return Err(Error::Usage("--samples must be at least 1".into()));
     }
-    let mut conn = match (a.transport, &a.target.socket) {
-        (Transport::Shm, Some(path)) => Conn::Shm(
-            ShmConnection::connect(path)
+    let mut shm_options = ShmOptions::default();
+    if let Some(us) = a.shm_spin_us {
+        shm_options.spin = Duration::from_micros(us);
+    }
+    let mut conn = match &target {
+        Target::Shm(path) => Conn::Shm(
+            ShmConnection::connect_with(path, shm_options)
                 .map_err(|e| Error::Server(format!("shm connect to {}: {e}", path.display())))?,
         ),
         _ => Conn::Stream(Client::connect(&target)?),
@@ -103,7 +87,7 @@ pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
     let stats = measure(&mut conn, &request, a.samples, a.interval_us)?;
     let report = Report {
         target: target.to_string(),
-        transport: a.transport,
+        transport: a.target.transport(),
         command: a.command,
         samples: a.samples,
         interval_us: a.interval_us,
@@ -119,7 +103,7 @@ pub fn main(a: &LatencyArgs, out: &mut dyn Write) -> Result<(), Error> {
         writeln!(
             out,
             "{} round trips over {:?} to {} ({:?}, {} us apart): p50 {:.2} us, p99 {:.2} us, p99.9 {:.2} us, max {:.2} us",
-            report.samples, a.transport, report.target, a.command, a.interval_us, l.p50, l.p99, l.p999, l.max
+            report.samples, report.transport, report.target, a.command, a.interval_us, l.p50, l.p99, l.p999, l.max
         )
         .map_err(io)
     }

@@ -1,6 +1,6 @@
 //! corekv-bench: a thread-per-core RESP load generator (`run`) and the benchmark driver that
 //! compares corekv with its peers (`compare`), measures how it scales with cores (`scale`) and
-//! times single round trips per transport (`latency`).
+//! times single round trips per transport (`latency`) and pub/sub fan-out (`pubsub`).
 
 pub mod affinity;
 pub mod chart;
@@ -8,8 +8,10 @@ pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod driver;
+pub mod hitratio;
 pub mod keys;
 pub mod latency;
+pub mod pubsub;
 pub mod reply;
 pub mod report;
 pub mod request;

@@ -22,6 +22,8 @@ pub struct ServerSpec {
     /// Flags besides the port.
     pub args: Vec<String>,
     pub cpus: Vec<usize>,
+    /// corekv's shared-memory socket, when the load goes over shared memory.
+    pub shm_path: Option<PathBuf>,
 }
 
 impl ServerSpec {
@@ -43,7 +45,20 @@ impl ServerSpec {
             program: program.to_path_buf(),
             args,
             cpus: cpus.to_vec(),
+            shm_path: None,
         }
+    }
+
+    /// corekv as [`ServerSpec::corekv`], driven over its shared-memory transport.
+    pub fn corekv_shm(program: &Path, cpus: &[usize], extra: &[String]) -> ServerSpec {
+        let mut spec = Self::corekv(program, cpus, extra);
+        let path =
+            std::env::temp_dir().join(format!("corekv-bench-{}.shm.sock", std::process::id()));
+        spec.args
+            .extend(["--shm-path".to_string(), path.display().to_string()]);
+        spec.name = "corekv-shm".into();
+        spec.shm_path = Some(path);
+        spec
     }
 
     /// redis-server without persistence; with `io_threads` > 1 also reading and writing on
@@ -80,6 +95,7 @@ impl ServerSpec {
             program: program.to_path_buf(),
             args,
             cpus: cpus.to_vec(),
+            shm_path: None,
         }
     }
 }
@@ -139,7 +155,10 @@ pub fn start(spec: &ServerSpec) -> Result<Running, Error> {
 
 impl Running {
     pub fn target(&self) -> Target {
-        Target::Tcp("127.0.0.1".into(), self.port)
+        match &self.spec.shm_path {
+            Some(path) => Target::Shm(path.clone()),
+            None => Target::Tcp("127.0.0.1".into(), self.port),
+        }
     }
 
     pub fn pid(&self) -> u32 {

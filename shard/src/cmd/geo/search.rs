@@ -9,6 +9,7 @@ use super::{coordinate, distance_reply, lon_lat, unit};
 use crate::args::{is, parse_i64};
 use crate::cmd::zset::parse_score;
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::zset::compare;
 use crate::types::ZSet;
@@ -313,7 +314,7 @@ pub fn search(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         // No source key.
         return match &q.store {
             Some(dst) => {
-                ctx.remove(dst);
+                ctx.remove_key(dst);
                 Reply::Int(0)
             }
             None => Reply::Array(Vec::new()),
@@ -336,8 +337,12 @@ pub fn search(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for p in &mut points {
         p.dist /= shape.conversion;
     }
+    let event = match form {
+        Form::Search { .. } => "geosearchstore",
+        _ => "georadiusstore",
+    };
     match q.store {
-        Some(dst) => store(ctx, &dst, points, q.store_dist),
+        Some(dst) => store(ctx, &dst, points, q.store_dist, event),
         None => reply(points, &q),
     }
 }
@@ -367,10 +372,16 @@ fn reply(points: Vec<Point>, q: &Query) -> Reply {
     )
 }
 
-fn store(ctx: &mut Ctx, dst: &[u8], points: Vec<Point>, by_dist: bool) -> Reply {
+fn store(
+    ctx: &mut Ctx,
+    dst: &[u8],
+    points: Vec<Point>,
+    by_dist: bool,
+    event: &'static str,
+) -> Reply {
     let n = points.len();
     if n == 0 {
-        ctx.remove(dst);
+        ctx.remove_key(dst);
         return Reply::Int(0);
     }
     let mut entries: Vec<(Bytes, f64)> = points
@@ -380,5 +391,6 @@ fn store(ctx: &mut Ctx, dst: &[u8], points: Vec<Point>, by_dist: bool) -> Reply 
     entries.sort_by(|a, b| compare(a.1, &a.0, b.1, &b.0));
     let z = ZSet::from_sorted(entries, &ctx.limits());
     ctx.write(dst, Value::ZSet(Box::new(z)), Some(0));
+    ctx.notify(NotifyFlags::ZSET, event, dst);
     Reply::Int(n as i64)
 }

@@ -7,6 +7,7 @@ use super::{entry_reply, id_reply, parse_id, parse_id_as, range_end, range_start
 use crate::args::{int_arg, is};
 use crate::cmd::collection::read_count;
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::stream::{Stream, StreamId, Trim};
 
@@ -175,7 +176,11 @@ pub fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         );
     };
     stream.append(id, fields, &limits);
-    trim(stream, &parsed.trim);
+    let trimmed = trim(stream, &parsed.trim);
+    ctx.notify(NotifyFlags::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(NotifyFlags::STREAM, "xtrim", key);
+    }
     id_reply(id)
 }
 
@@ -185,11 +190,15 @@ pub fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(p) => p,
         Err(e) => return e,
     };
-    match ctx.update_as::<Stream>(&args[1]) {
-        Ok(Some(s)) => Reply::Int(trim(s, &parsed.trim) as i64),
-        Ok(None) => Reply::Int(0),
-        Err(e) => e,
+    let trimmed = match ctx.update_as::<Stream>(&args[1]) {
+        Ok(Some(s)) => trim(s, &parsed.trim),
+        Ok(None) => 0,
+        Err(e) => return e,
+    };
+    if trimmed > 0 {
+        ctx.notify(NotifyFlags::STREAM, "xtrim", &args[1]);
     }
+    Reply::Int(trimmed as i64)
 }
 
 pub fn xlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -259,8 +268,12 @@ pub fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // Every ID is checked before anything is deleted.
     let ids: Result<Vec<StreamId>, Reply> = args[2..].iter().map(|a| parse_id(a)).collect();
-    match ids {
-        Ok(ids) => Reply::Int(ids.into_iter().filter(|id| stream.delete(*id)).count() as i64),
-        Err(e) => e,
+    let deleted = match ids {
+        Ok(ids) => ids.into_iter().filter(|id| stream.delete(*id)).count(),
+        Err(e) => return e,
+    };
+    if deleted > 0 {
+        ctx.notify(NotifyFlags::STREAM, "xdel", &args[1]);
     }
+    Reply::Int(deleted as i64)
 }

@@ -8,6 +8,7 @@ use super::{entry_reply, id_reply, no_group, parse_id, parse_id_as, range_end, r
 use crate::args::{int_arg, is, parse_i64};
 use crate::command::{c_string, help_reply};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::stream::{ConsumerGroup, PendingEntry, Stream, StreamId};
 
@@ -64,14 +65,47 @@ fn parse_group_options(args: &[Bytes], create: bool) -> Result<(bool, Option<i64
 /// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP
 pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match xgroup_inner(ctx, args) {
-        Ok(r) | Err(r) => r,
+        Ok((reply, event)) => {
+            if let Some(event) = event {
+                ctx.notify(NotifyFlags::STREAM, event, &args[2]);
+            }
+            reply
+        }
+        Err(r) => r,
     }
 }
 
-fn xgroup_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+/// Whether the stream at `key` has `consumer` in `group`.
+pub(crate) fn has_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) -> bool {
+    let now = ctx.now_ms;
+    ctx.db()
+        .peek(key, now)
+        .and_then(|e| <Stream as crate::types::Collection>::of(&e.value))
+        .and_then(|s| s.groups.get(group))
+        .is_some_and(|g| g.consumers.contains_key(consumer))
+}
+
+/// Runs XCLAIM or XAUTOCLAIM (`key group consumer ...`), raising `xgroup-createconsumer`
+/// when it created the consumer, as Redis does.
+fn claiming(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    run: fn(&mut Ctx, &[Bytes]) -> Result<Reply, Reply>,
+) -> Reply {
+    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
+    let existed = has_consumer(ctx, key, group, consumer);
+    let reply = run(ctx, args).unwrap_or_else(|e| e);
+    if !existed && has_consumer(ctx, key, group, consumer) {
+        ctx.notify(NotifyFlags::STREAM, "xgroup-createconsumer", key);
+    }
+    reply
+}
+
+/// An XGROUP subcommand's reply and the event it raises on the key.
+fn xgroup_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<(Reply, Option<&'static str>), Reply> {
     let sub = &args[1];
     if is(sub, "help") {
-        return Ok(help_reply("XGROUP", XGROUP_HELP));
+        return Ok((help_reply("XGROUP", XGROUP_HELP), None));
     }
     let create = is(sub, "create");
     let (mkstream, entries_read) = if create || is(sub, "setid") {
@@ -114,7 +148,7 @@ fn xgroup_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             Bytes::copy_from_slice(name),
             ConsumerGroup::new(id, entries_read),
         );
-        return Ok(Reply::Ok);
+        return Ok((Reply::Ok, Some("xgroup-create")));
     }
     let Some(stream) = ctx.update_as::<Stream>(key)? else {
         return Err(subcommand_syntax(args));
@@ -129,18 +163,29 @@ fn xgroup_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             g.last_id = id;
             g.entries_read = entries_read;
         }
-        Ok(Reply::Ok)
+        Ok((Reply::Ok, Some("xgroup-setid")))
     } else if is(sub, "destroy") && args.len() == 4 {
-        Ok(Reply::Int(stream.groups.remove(name).is_some() as i64))
+        let destroyed = stream.groups.remove(name).is_some();
+        Ok((
+            Reply::Int(destroyed as i64),
+            destroyed.then_some("xgroup-destroy"),
+        ))
     } else if is(sub, "createconsumer") && args.len() == 5 {
         let g = stream.groups.get_mut(name);
-        Ok(Reply::Int(
-            g.is_some_and(|g| g.create_consumer(&args[4], now)) as i64,
+        let created = g.is_some_and(|g| g.create_consumer(&args[4], now));
+        Ok((
+            Reply::Int(created as i64),
+            created.then_some("xgroup-createconsumer"),
         ))
     } else if is(sub, "delconsumer") && args.len() == 5 {
-        let g = stream.groups.get_mut(name);
-        Ok(Reply::Int(
-            g.map_or(0, |g| g.delete_consumer(&args[4])) as i64
+        let Some(g) = stream.groups.get_mut(name) else {
+            return Ok((Reply::Int(0), None));
+        };
+        let existed = g.consumers.contains_key(&args[4][..]);
+        let pending = g.delete_consumer(&args[4]);
+        Ok((
+            Reply::Int(pending as i64),
+            existed.then_some("xgroup-delconsumer"),
         ))
     } else {
         Err(subcommand_syntax(args))
@@ -303,9 +348,7 @@ fn forget(group: &mut ConsumerGroup, id: StreamId) {
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
 /// [FORCE] [JUSTID] [LASTID id]
 pub fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match xclaim_inner(ctx, args) {
-        Ok(r) | Err(r) => r,
-    }
+    claiming(ctx, args, xclaim_inner)
 }
 
 fn xclaim_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
@@ -413,9 +456,7 @@ fn xclaim_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match xautoclaim_inner(ctx, args) {
-        Ok(r) | Err(r) => r,
-    }
+    claiming(ctx, args, xautoclaim_inner)
 }
 
 /// The most entries XAUTOCLAIM examines per entry it may claim.
@@ -510,7 +551,11 @@ fn xautoclaim_inner(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
 /// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
 pub fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match xsetid_inner(ctx, args) {
-        Ok(r) | Err(r) => r,
+        Ok(r) => {
+            ctx.notify(NotifyFlags::STREAM, "xsetid", &args[1]);
+            r
+        }
+        Err(r) => r,
     }
 }
 

@@ -5,9 +5,11 @@ use std::ops::Range;
 use bytes::Bytes;
 use corekv_net::Reply;
 
+use super::groups::has_consumer;
 use super::{entry_reply, parse_id};
 use crate::args::{int_arg, is, parse_i64};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::stream::{Stream, StreamId};
 use crate::types::Collection;
@@ -172,17 +174,25 @@ pub fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for (i, &after) in ids.iter().enumerate() {
         let key = &args[r.streams_at + i];
         let now = ctx.now_ms;
+        let new_consumer = r
+            .group
+            .is_some_and(|(group, consumer)| !has_consumer(ctx, key, group, consumer));
         let Some(stream) = ctx
             .db()
             .get(key, now)
             .and_then(|e| Stream::of_mut(&mut e.value))
         else {
+            // Redis looks every key up again to serve it: a second `keymiss`.
+            ctx.notify(NotifyFlags::KEY_MISS, "keymiss", key);
             continue;
         };
         let entries = match r.group {
             None => read_plain(stream, after, r.count),
             Some((group, consumer)) => read_group(stream, group, consumer, after, &r, now as i64),
         };
+        if new_consumer {
+            ctx.notify(NotifyFlags::STREAM, "xgroup-createconsumer", key);
+        }
         if let Some(entries) = entries {
             served.push((Reply::Bulk(key.clone()), Reply::Array(entries)));
         }

@@ -16,6 +16,7 @@ use crate::command::{
     k, numkeys_keys, spec, CommandSpec, Route::Shard, ONE_KEY, R, RS, W, WD, WDF, WF,
 };
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::ZSet;
 
@@ -179,6 +180,10 @@ pub(crate) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         }
     }
+    // Raised even when a NaN stops it half-way, as Redis does.
+    if added + updated > 0 {
+        ctx.notify(NotifyFlags::ZSET, if incr { "zincr" } else { "zadd" }, key);
+    }
     ctx.remove_if_empty::<ZSet>(key);
     if let Some(e) = failure {
         return e;
@@ -196,6 +201,9 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => 0,
         Err(e) => return e,
     };
+    if removed > 0 {
+        ctx.notify(NotifyFlags::ZSET, "zrem", &args[1]);
+    }
     ctx.remove_if_empty::<ZSet>(&args[1]);
     Reply::Int(removed as i64)
 }

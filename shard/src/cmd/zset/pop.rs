@@ -9,6 +9,7 @@ use rand::Rng;
 use super::{elements_reply, mpop_keys};
 use crate::args::{is, parse_f64, parse_i64};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::ZSet;
 
@@ -41,6 +42,11 @@ fn pop(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Vec<(Bytes, f64)> {
             out.reverse();
         }
         z.remove_range(start, start + n, |_, _| {});
+        let event = match end {
+            End::Min => "zpopmin",
+            End::Max => "zpopmax",
+        };
+        ctx.notify(NotifyFlags::ZSET, event, key);
     }
     ctx.remove_if_empty::<ZSet>(key);
     out

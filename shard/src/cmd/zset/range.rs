@@ -10,6 +10,7 @@ use super::{elements_reply, LexRange, ScoreRange};
 use crate::args::{int_arg, is};
 use crate::cmd::collection::clamp_range;
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::ZSet;
 use crate::value::Value;
@@ -182,10 +183,11 @@ impl Window {
 fn store_result(ctx: &mut Ctx, dst: &[u8], entries: Vec<(Bytes, f64)>) -> Reply {
     let n = entries.len();
     if n == 0 {
-        ctx.remove(dst);
+        ctx.remove_key(dst);
     } else {
         let z = ZSet::from_sorted(entries, &ctx.limits());
         ctx.write(dst, Value::ZSet(Box::new(z)), Some(0));
+        ctx.notify(NotifyFlags::ZSET, "zrangestore", dst);
     }
     Reply::Int(n as i64)
 }
@@ -211,6 +213,14 @@ pub fn zremrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => 0,
         Err(e) => return e,
     };
+    if removed > 0 {
+        let event = match name.as_slice() {
+            b"zremrangebyscore" => "zremrangebyscore",
+            b"zremrangebylex" => "zremrangebylex",
+            _ => "zremrangebyrank",
+        };
+        ctx.notify(NotifyFlags::ZSET, event, &args[1]);
+    }
     ctx.remove_if_empty::<ZSet>(&args[1]);
     Reply::Int(removed as i64)
 }

@@ -9,6 +9,7 @@ use corekv_net::Reply;
 use super::{elements_reply, parse};
 use crate::args::{is, parse_i64};
 use crate::errors;
+use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::{Set, ZSet};
 use crate::value::Value;
@@ -190,10 +191,16 @@ pub fn combine(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if store {
         let n = result.len();
         if n == 0 {
-            ctx.remove(&args[1]);
+            ctx.remove_key(&args[1]);
         } else {
             let z = ZSet::from_sorted(result, &ctx.limits());
             ctx.write(&args[1], Value::ZSet(Box::new(z)), Some(0));
+            let event = match op {
+                Op::Union => "zunionstore",
+                Op::Inter => "zinterstore",
+                Op::Diff => "zdiffstore",
+            };
+            ctx.notify(NotifyFlags::ZSET, event, &args[1]);
         }
         return Reply::Int(n as i64);
     }
