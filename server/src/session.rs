@@ -212,7 +212,9 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             }
         }
         let flushed = match &session.push {
-            None => front_cache::flush(&mut session.kernel, &mut io).await.is_ok(),
+            None => front_cache::flush(&mut session.kernel, &mut io)
+                .await
+                .is_ok(),
             Some(queue) => {
                 // Pushes queued during the batch follow its replies. A subscriber that stops
                 // reading may be killed (output limit) while the write waits.
@@ -221,7 +223,11 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                     let _ = (&mut kill_rx).await;
                     false
                 };
-                let flush = async { front_cache::flush(&mut session.kernel, &mut io).await.is_ok() };
+                let flush = async {
+                    front_cache::flush(&mut session.kernel, &mut io)
+                        .await
+                        .is_ok()
+                };
                 futures_lite::future::or(flush, killed).await
             }
         };
