@@ -7,6 +7,9 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+# corekv-ebpf's build.rs compiles the front cache's BPF programs with clang and libbpf's headers.
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
 if [ "${COREKV_WITH_REDIS:-0}" = 1 ]; then
     # Differential tests and benchmarks compare against Debian's Redis 7.
     command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)

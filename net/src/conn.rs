@@ -38,6 +38,9 @@ pub struct ClientIo<T: Transport> {
     query_buffer_limit: usize,
     /// Encoded replies waiting for the next [`ClientIo::flush`].
     pub out: Vec<u8>,
+    /// Bytes read from and written to the transport since the connection began.
+    read_total: u64,
+    written_total: u64,
 }
 
 impl<T: Transport> ClientIo<T> {
@@ -50,6 +53,8 @@ impl<T: Transport> ClientIo<T> {
             deferred: None,
             query_buffer_limit,
             out: Vec::new(),
+            read_total: 0,
+            written_total: 0,
         }
     }
 
@@ -60,6 +65,16 @@ impl<T: Transport> ClientIo<T> {
     pub fn set_limits(&mut self, limits: Limits, query_buffer_limit: usize) {
         self.parser.set_limits(limits);
         self.query_buffer_limit = query_buffer_limit;
+    }
+
+    /// Bytes read from the transport so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read_total
+    }
+
+    /// Bytes written to the transport so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written_total
     }
 
     /// Bytes held for requests not yet executed (`qbuf` in `CLIENT LIST`).
@@ -123,6 +138,7 @@ impl<T: Transport> ClientIo<T> {
             return Err(ReadError::Closed);
         }
         self.read_buf.extend_from_slice(&self.scratch[..n]);
+        self.read_total += n as u64;
         Ok(())
     }
 
@@ -145,7 +161,15 @@ impl<T: Transport> ClientIo<T> {
         if n == 0 {
             return Err(ReadError::Closed);
         }
+        self.read_total += n as u64;
         Ok(())
+    }
+
+    /// Drops the first `n` bytes of `out`: the caller wrote them to the transport itself.
+    pub fn mark_written(&mut self, n: usize) {
+        let n = n.min(self.out.len());
+        self.out.drain(..n);
+        self.written_total += n as u64;
     }
 
     /// Writes out every encoded reply.
@@ -154,6 +178,9 @@ impl<T: Transport> ClientIo<T> {
             return Ok(());
         }
         let res = self.stream.write_all(&self.out).await;
+        if res.is_ok() {
+            self.written_total += self.out.len() as u64;
+        }
         self.out.clear();
         if self.out.capacity() > 4 * 1024 * 1024 {
             // Do not keep a huge reply buffer around for an idle client.

@@ -35,6 +35,8 @@ pub struct Shared {
     pub run_id: String,
     /// The TCP port actually served (differs from the config when it asked for port 0).
     pub tcp_port: u16,
+    /// The eBPF front cache, when enabled and loaded.
+    pub front_cache: Option<Arc<corekv_ebpf::FrontCache>>,
     /// `maxmemory` and every shard's usage (see `corekv_shard::memory`).
     pub memory: Arc<MemoryBudget>,
     /// Highest `used_memory` seen (INFO used_memory_peak).
@@ -187,6 +189,9 @@ async fn executor_main(
     let mut shard = Shard::new(me, config.databases);
     shard.shard_count = mesh.shards();
     shard.limits = config.encoding_limits();
+    if let Some(cache) = &shared.front_cache {
+        crate::front_cache::attach_shard(&mut shard, cache, mesh.shards());
+    }
     match crate::memory::ThreadCounters::for_this_thread() {
         Some(probe) => {
             shard.memory = Some(ShardMemory::new(shared.memory.clone(), Box::new(probe)));

@@ -5,6 +5,7 @@ mod checks;
 mod clients;
 mod config;
 mod executor;
+mod front_cache;
 mod handlers;
 mod memory;
 mod mesh;
@@ -112,6 +113,7 @@ fn start(
         started: Instant::now(),
         run_id: format!("{:040x}", rand::random::<u128>()),
         tcp_port,
+        front_cache: front_cache::start(&config),
         memory: corekv_shard::memory::MemoryBudget::new(cpus.len(), config.maxmemory.0),
         peak_memory: std::sync::atomic::AtomicU64::new(0),
         bound: std::sync::atomic::AtomicUsize::new(0),

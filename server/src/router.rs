@@ -557,10 +557,12 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
     let spec = &COMMANDS[id];
     let reply = {
         let mut shard = local.shard.borrow_mut();
-        match shard.make_room(spec.deny_oom, db) {
+        let reply = match shard.make_room(spec.deny_oom, db) {
             Ok(()) => command::execute(&mut shard.ctx_at(db, now_ms), spec, args),
             Err(oom) => oom,
-        }
+        };
+        crate::front_cache::note_read(&mut shard, db, id, args, &reply);
+        reply
     };
     local
         .command_stats

@@ -15,6 +15,7 @@ use tracing::debug;
 use crate::blocking;
 use crate::clients::ClientInfo;
 use crate::executor::Local;
+use crate::front_cache;
 use crate::pubsub::client::Subscriptions;
 use crate::push::{self, PushQueue};
 use crate::router::Router;
@@ -53,6 +54,10 @@ pub struct Session {
     /// CLIENT TRACKING settings, while on.
     pub tracking: Option<Box<crate::tracking::ClientTracking>>,
     pub txn: crate::txn::ClientTxn,
+    /// This connection's place in the eBPF front cache (TCP, when the cache runs).
+    pub kernel: Option<crate::front_cache::KernelConn>,
+    /// Reasons set through `set_kernel_bypass_blocked` (see `front_cache::BypassBlock`).
+    pub kernel_blocks: u32,
 }
 
 impl Session {
@@ -145,8 +150,15 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         publish_mark: 0,
         tracking: None,
         txn: Default::default(),
+        kernel: None,
+        kernel_blocks: 0,
     };
     drop(config);
+    session.kernel = front_cache::register(
+        shared.front_cache.as_ref(),
+        io.transport(),
+        session.kernel_bypass_blocks(),
+    );
 
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     loop {
@@ -175,7 +187,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 debug!(client = id, "protocol error: {e}");
                 io.out
                     .extend_from_slice(format!("-ERR Protocol error: {e}\r\n").as_bytes());
-                let _ = io.flush().await;
+                let _ = front_cache::flush(&mut session.kernel, &mut io).await;
                 break;
             }
             Err(ReadError::QueryBufferLimit) => {
@@ -191,7 +203,10 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             }
         }
         if let Some(blocked) = Router::run_batch(&mut session, &mut batch, &mut io.out).await {
-            if io.flush().await.is_err() {
+            if front_cache::flush(&mut session.kernel, &mut io)
+                .await
+                .is_err()
+            {
                 break;
             }
             let (silent, proto) = (blocked.silent, session.proto);
@@ -202,7 +217,9 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             }
         }
         let flushed = match &session.push {
-            None => io.flush().await.is_ok(),
+            None => front_cache::flush(&mut session.kernel, &mut io)
+                .await
+                .is_ok(),
             Some(queue) => {
                 // Pushes queued during the batch follow its replies. A subscriber that stops
                 // reading may be killed (output limit) while the write waits.
@@ -211,12 +228,18 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                     let _ = (&mut kill_rx).await;
                     false
                 };
-                futures_lite::future::or(async { io.flush().await.is_ok() }, killed).await
+                let flush = async {
+                    front_cache::flush(&mut session.kernel, &mut io)
+                        .await
+                        .is_ok()
+                };
+                futures_lite::future::or(flush, killed).await
             }
         };
         if !flushed || session.closing || session.info.borrow().killed {
             break;
         }
+        front_cache::publish_idle(&mut session, &io, batch.is_empty());
     }
     crate::txn::reset(&mut session);
     crate::pubsub::client::disconnect(&mut session).await;

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
+use crate::front::FrontKeys;
 use crate::value::Value;
 
 type Hasher = ahash::RandomState;
@@ -47,6 +48,8 @@ pub struct Db {
     pub blocked: HashSet<Bytes, Hasher>,
     /// Blocked-on keys written since the server last served their waiters.
     pub ready: Vec<Bytes>,
+    /// The kernel front cache's keys of this database (database 0 when it is enabled).
+    pub front: Option<Box<FrontKeys>>,
     /// Clients watching keys of this database (WATCH).
     pub watchers: crate::watch::Watchers,
     /// Whether expired keys are kept in `expired_log` (someone listens for `expired` events).
@@ -101,6 +104,19 @@ impl Db {
         if self.track_writes {
             self.written.push(Bytes::copy_from_slice(key));
         }
+        if let Some(front) = &mut self.front {
+            front.on_write(key);
+        }
+    }
+
+    /// A GET returned `value` for `key`: lets the front cache count the read and cache the
+    /// key once it is hot. The version is this database's write counter.
+    pub fn note_read(&mut self, key: &[u8], value: &[u8]) {
+        let Some(front) = &mut self.front else { return };
+        let keys = &self.keys;
+        front.on_read(key, value, self.changes, || {
+            keys.get(key).map(|e| e.expire_at)
+        });
     }
 
     /// Looks a key up for reading, removing it first if it has expired. One hash lookup:
@@ -249,6 +265,9 @@ impl Db {
             self.watchers.touch_existing(|k| keys.contains_key(k));
         }
         let n = self.keys.len();
+        if let Some(front) = &mut self.front {
+            front.on_clear();
+        }
         self.keys = IndexMap::default();
         self.volatile = IndexSet::default();
         self.changes += n as u64;

@@ -9,6 +9,7 @@ pub mod command;
 pub mod db;
 pub mod errors;
 pub mod evict;
+pub mod front;
 pub mod glob;
 pub mod long_double;
 pub mod memory;

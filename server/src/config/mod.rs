@@ -182,6 +182,14 @@ settings! {
     /// Output limits per client class: `<class> <hard> <soft> <soft-seconds>`...; the pubsub
     /// class bounds what a subscriber may have queued.
     client_output_buffer_limit: "client-output-buffer-limit", OutputBufferLimits = OutputBufferLimits::default(), true;
+    /// Answer hot GETs inside the kernel (eBPF front cache on TCP connections; needs root).
+    ebpf_front_cache: "ebpf-front-cache", Flag = Flag(false), false;
+    /// Most keys in the kernel front cache (all shards together).
+    ebpf_front_cache_max_entries: "ebpf-front-cache-max-entries", u32 = 4096, false;
+    /// Longest key the front cache holds (at most 128).
+    ebpf_front_cache_max_key_bytes: "ebpf-front-cache-max-key-bytes", usize = 64, false;
+    /// Longest value the front cache holds (at most 4096).
+    ebpf_front_cache_max_value_bytes: "ebpf-front-cache-max-value-bytes", usize = 1024, false;
 }
 
 /// Eviction policies, in the order Redis lists them in its error text.
@@ -302,6 +310,21 @@ impl Config {
         if self.bind_addresses().is_empty() && self.port != 0 {
             return bad("bind", "needs at least one address".into());
         }
+        if self.ebpf_front_cache_max_entries == 0 {
+            return bad("ebpf-front-cache-max-entries", "must be at least 1".into());
+        }
+        if !(1..=128).contains(&self.ebpf_front_cache_max_key_bytes) {
+            return bad(
+                "ebpf-front-cache-max-key-bytes",
+                "must be between 1 and 128".into(),
+            );
+        }
+        if self.ebpf_front_cache_max_value_bytes > 4096 {
+            return bad(
+                "ebpf-front-cache-max-value-bytes",
+                "must be at most 4096".into(),
+            );
+        }
         if self.port == 0 && self.unixsocket.is_empty() && self.shm_path.is_empty() {
             return bad(
                 "port",
@@ -334,17 +357,59 @@ impl Config {
                 path: path.into(),
                 source,
             })?;
+            let parse_error = |source| ConfigError::Parse {
+                path: path.into(),
+                source,
+            };
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(&parse_error)?;
             let from_file: Overrides =
-                serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: path.into(),
-                    source,
-                })?;
+                serde_json::from_value(flatten_sections(json)).map_err(&parse_error)?;
             config.apply(from_file);
         }
         config.apply(flags);
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Turns nested sections of the config file into the flat setting names: `{"ebpf":
+/// {"front_cache": {"enabled": true, "max_entries": 10}}}` gives `ebpf-front-cache: true` and
+/// `ebpf-front-cache-max-entries: 10` (`_` becomes `-`; `enabled` names the section itself).
+fn flatten_sections(json: serde_json::Value) -> serde_json::Value {
+    fn walk(
+        prefix: &str,
+        value: serde_json::Value,
+        out: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        match value {
+            serde_json::Value::Object(fields) if !prefix.is_empty() => {
+                for (name, v) in fields {
+                    let name = name.replace('_', "-");
+                    let flat = if name == "enabled" {
+                        prefix.to_string()
+                    } else {
+                        format!("{prefix}-{name}")
+                    };
+                    walk(&flat, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other);
+            }
+        }
+    }
+    let serde_json::Value::Object(top) = json else {
+        return json;
+    };
+    let mut out = serde_json::Map::new();
+    for (name, value) in top {
+        if value.is_object() {
+            walk(&name, value, &mut out);
+        } else {
+            out.insert(name, value);
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 /// Command line: `corekv [--config FILE] [--<setting> VALUE ...]`.
@@ -397,5 +462,31 @@ mod tests {
         assert!(c.set("maxmemory-policy", "bogus").is_err());
         assert_eq!(c.maxmemory_policy, "allkeys-lru");
         assert!(c.set("port", "1").is_err());
+    }
+
+    #[test]
+    fn nested_sections_are_flattened() {
+        let dir = std::env::temp_dir().join(format!("corekv-cfg-ebpf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.json");
+        std::fs::write(
+            &path,
+            r#"{"port": 7000, "ebpf": {"front_cache": {"enabled": true, "max_entries": 10, "max_key_bytes": 20, "max_value_bytes": 30}}}"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(c.ebpf_front_cache, Flag(true));
+        assert_eq!(c.ebpf_front_cache_max_entries, 10);
+        assert_eq!(c.ebpf_front_cache_max_key_bytes, 20);
+        assert_eq!(c.ebpf_front_cache_max_value_bytes, 30);
+        std::fs::write(&path, r#"{"ebpf": {"front_cache": {"bogus": 1}}}"#).unwrap();
+        assert!(Config::load(Some(&path), Overrides::default()).is_err());
+        std::fs::write(
+            &path,
+            r#"{"ebpf": {"front_cache": {"max_key_bytes": 129}}}"#,
+        )
+        .unwrap();
+        assert!(Config::load(Some(&path), Overrides::default()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -37,6 +37,7 @@ const ALL_SECTIONS: &[&str] = &[
     "commandstats",
     "errorstats",
     "keyspace",
+    "ebpf",
 ];
 
 /// INFO [section ...]
@@ -132,6 +133,10 @@ fn render_section(s: &Session, section: &str, reports: &[ShardReport], out: &mut
             "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\n",
             start_unix_time(s)
         ),
+        "ebpf" => {
+            crate::front_cache::info(shared.front_cache.as_ref(), out);
+            Ok(())
+        }
         "stats" => write!(
             out,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",

@@ -39,6 +39,10 @@ pub struct RunReport {
     /// Server CPU time (user + system) per measured reply, when the server was ours.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_us_per_request: Option<f64>,
+    /// Busy CPU time of the whole machine (every process, kernel and softirq work included)
+    /// per measured reply. Work the kernel does for the server outside the server's threads
+    /// (a BPF fast path, network softirqs) shows here and not in `server_cpu_us_per_request`.
+    pub machine_cpu_us_per_request: Option<f64>,
     /// How busy the load threads were in the window (CPU time / (window x threads)); near 1.0
     /// means the client, not the server, was the limit.
     pub client_cpu_utilization: Option<f64>,
@@ -72,6 +76,10 @@ impl RunReport {
             latency_us: stats.latency(),
             server_cpu_us_per_request: cpu
                 .server_us
+                .filter(|_| stats.replies > 0)
+                .map(|us| us as f64 / stats.replies as f64),
+            machine_cpu_us_per_request: cpu
+                .machine_us
                 .filter(|_| stats.replies > 0)
                 .map(|us| us as f64 / stats.replies as f64),
             client_cpu_utilization: cpu

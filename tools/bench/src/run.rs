@@ -96,6 +96,8 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
     let own_cpu = || crate::server::proc_cpu_us("/proc/self/stat");
     let mut server_cpu = CpuWindow::new(probe);
     let mut client_cpu = CpuWindow::new(Some(&own_cpu));
+    let machine = crate::server::machine_cpu_us;
+    let mut machine_cpu = CpuWindow::new(Some(&machine));
     let (results, finished) = std::thread::scope(|scope| {
         let handles: Vec<_> = plans
             .into_iter()
@@ -112,6 +114,7 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
             if now >= measure_start {
                 server_cpu.begin();
                 client_cpu.begin();
+                machine_cpu.begin();
             }
             if !cfg.quiet && now - last_line.0 >= Duration::from_secs(1) {
                 let total: u64 = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
@@ -134,6 +137,7 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
         let finished = Instant::now();
         server_cpu.end();
         client_cpu.end();
+        machine_cpu.end();
         let results: Vec<Result<Stats, Error>> = handles
             .into_iter()
             .map(|h| {
@@ -157,6 +161,7 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
     let cpu = CpuUse {
         server_us: server_cpu.used()?,
         client_us: client_cpu.used()?,
+        machine_us: machine_cpu.used()?,
     };
     Ok(RunReport::new(cfg, &stats, window, cpu))
 }
@@ -165,6 +170,8 @@ pub fn execute(cfg: &RunConfig, probe: Option<CpuProbe>) -> Result<RunReport, Er
 pub struct CpuUse {
     pub server_us: Option<u64>,
     pub client_us: Option<u64>,
+    /// Busy time of every CPU of the machine (see `RunReport::machine_cpu_us_per_request`).
+    pub machine_us: Option<u64>,
 }
 
 /// A process's CPU time between `begin` (the first call counts) and `end`.

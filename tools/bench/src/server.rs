@@ -269,6 +269,26 @@ fn clock_ticks() -> u64 {
     }
 }
 
+/// Busy CPU time of the whole machine (every CPU's time but idle and iowait, from the `cpu`
+/// line of /proc/stat) in microseconds.
+pub fn machine_cpu_us() -> Result<u64, Error> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(Error::io("read /proc/stat"))?;
+    machine_busy_us(&stat, clock_ticks())
+        .ok_or_else(|| Error::Server("/proc/stat: unexpected format".into()))
+}
+
+pub fn machine_busy_us(stat: &str, ticks_per_sec: u64) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy = f.iter().take(8).sum::<u64>() - f.get(3)? - f.get(4)?;
+    Some(busy * 1_000_000 / ticks_per_sec)
+}
+
 /// utime + stime (fields 14 and 15 of /proc/PID/stat) in microseconds. The command name
 /// (field 2) may hold spaces and parentheses, so fields are counted after its last ')'.
 pub fn cpu_us_from_stat(stat: &str, ticks_per_sec: u64) -> Option<u64> {
@@ -372,6 +392,8 @@ mod tests {
         let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 1000 10";
         assert_eq!(cpu_us_from_stat(stat, 100), Some(3_000_000));
         assert_eq!(cpu_us_from_stat("garbage", 100), None);
+        let machine = "cpu  10 1 5 100 7 2 3 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(machine_busy_us(machine, 100), Some(210_000));
         let own = std::fs::read_to_string("/proc/self/stat").unwrap();
         assert!(cpu_us_from_stat(&own, clock_ticks()).is_some());
     }

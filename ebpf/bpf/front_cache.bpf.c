@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+// corekv's kernel front cache: an sk_skb stream verdict program that answers `GET key` (RESP
+// array form) from a BPF hash map on the same socket, and passes everything else to corekv
+// unchanged. See ARCHITECTURE.md, "eBPF front cache".
+//
+// No stream parser: with one, the psock sends a redirected message using the length the
+// parser framed (strp_msg->full_len), not the rewritten skb's, so a reply of another length
+// than its request breaks the socket (EPIPE). Without one, each received skb is one verdict;
+// the kernel answers an skb that is exactly one GET and passes anything else whole.
+//
+// Ordering: per connection, `passed` counts the request bytes handed to user space and
+// `done` (written by corekv through an mmap) the bytes whose replies corekv has written. The
+// kernel answers only when they are equal: nothing is in flight in user space, and the next
+// byte of the stream starts a request.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "front_cache.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, FC_MAX_CONNS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fc_sockets SEC(".maps");
+
+// Socket cookie -> connection slot (the index in fc_sockets and fc_conns).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FC_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, __u32);
+} fc_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FC_MAX_CONNS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct fc_conn);
+} fc_conns SEC(".maps");
+
+// No preallocation: a replaced or deleted entry is freed after an RCU grace period, so a
+// verdict program still copying it never sees it reused.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); // set by the loader from ebpf-front-cache-max-entries
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fc_key);
+	__type(value, struct fc_entry);
+} fc_cache SEC(".maps");
+
+// [0] = hits, [1] = misses (a cacheable GET that was not answered from the map).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FC_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} fc_stats SEC(".maps");
+
+// Largest key length the loader allows (ebpf-front-cache-max-key-bytes), <= FC_MAX_KEY.
+volatile const __u32 fc_max_key = FC_MAX_KEY;
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&fc_stats, &which);
+	if (n)
+		*n += 1;
+}
+
+struct conn_ref {
+	struct fc_conn *conn;
+	__u32 slot;
+};
+
+static __always_inline int find_conn(struct __sk_buff *skb, struct conn_ref *ref)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u32 *slot = bpf_map_lookup_elem(&fc_slots, &cookie);
+	if (!slot)
+		return 0;
+	ref->slot = *slot;
+	ref->conn = bpf_map_lookup_elem(&fc_conns, &ref->slot);
+	return ref->conn != 0;
+}
+
+// The kernel may interpret and answer a request only when user space has answered every byte
+// passed to it and nothing blocks kernel answers on this connection.
+static __always_inline int may_answer(const struct fc_conn *c)
+{
+	return READ_ONCE_U64(c->passed) == READ_ONCE_U64(c->done) && READ_ONCE_U32(c->blocked) == 0;
+}
+
+#define GET_PREFIX 14 // "*2\r\n$3\r\nGET\r\n$"
+#define HEAD_MAX 20   // prefix + up to 4 length digits + "\r\n"
+
+// Frames a `GET key` request at the start of the skb. Returns its total length, 0 when the
+// bytes are a strict prefix of one, -1 when it is something else.
+// *key_off and *key_len locate the key.
+static __always_inline int frame_get(struct __sk_buff *skb, __u32 *key_off, __u32 *key_len)
+{
+	const char pattern[GET_PREFIX] = "*2\r\n$3\r\nget\r\n$";
+	char head[HEAD_MAX] = {};
+	__u32 len = skb->len;
+	__u32 avail = len < HEAD_MAX ? len : HEAD_MAX;
+	if (avail == 0)
+		return 0;
+	if (avail > HEAD_MAX || bpf_skb_load_bytes(skb, 0, head, avail) < 0)
+		return -1;
+#pragma unroll
+	for (int i = 0; i < GET_PREFIX; i++) {
+		if (i >= avail)
+			return 0;
+		char c = head[i];
+		if (i >= 8 && i < 11)
+			c |= 0x20; // command name in any case
+		if (c != pattern[i])
+			return -1;
+	}
+	__u32 klen = 0;
+	int i = GET_PREFIX;
+#pragma unroll
+	for (int d = 0; d < 4; d++) {
+		if (GET_PREFIX + d >= avail)
+			return 0;
+		char c = head[GET_PREFIX + d];
+		if (c == '\r') {
+			if (d == 0)
+				return -1;
+			break;
+		}
+		if (c < '0' || c > '9' || d == 3)
+			return -1;
+		klen = klen * 10 + (c - '0');
+		i++;
+	}
+	if (klen == 0 || klen > fc_max_key || klen > FC_MAX_KEY)
+		return -1;
+	if (i + 1 >= avail)
+		return 0;
+	if (i + 1 >= HEAD_MAX || head[i + 1] != '\n')
+		return -1;
+	__u32 total = i + 2 + klen + 2;
+	if (len < total)
+		return 0;
+	char crlf[2];
+	if (bpf_skb_load_bytes(skb, total - 2, crlf, 2) < 0 || crlf[0] != '\r' || crlf[1] != '\n')
+		return -1;
+	*key_off = i + 2;
+	*key_len = klen;
+	return total;
+}
+
+static __always_inline int pass(struct fc_conn *c, __u32 len)
+{
+	if (c)
+		__sync_fetch_and_add(&c->passed, len);
+	return SK_PASS;
+}
+
+SEC("sk_skb/stream_verdict")
+int fc_verdict(struct __sk_buff *skb)
+{
+	struct conn_ref ref;
+	__u32 len = skb->len;
+	if (!find_conn(skb, &ref))
+		return SK_PASS;
+	struct fc_conn *c = ref.conn;
+	if (!may_answer(c))
+		return pass(c, len);
+	__u32 off = 0, klen = 0;
+	if (frame_get(skb, &off, &klen) != (int)len)
+		return pass(c, len);
+
+	struct fc_key key = {};
+	key.len = klen;
+	if (klen == 0 || klen > FC_MAX_KEY)
+		return pass(c, len);
+	if (bpf_skb_load_bytes(skb, off, key.bytes, klen) < 0)
+		return pass(c, len);
+	struct fc_entry *e = bpf_map_lookup_elem(&fc_cache, &key);
+	if (!e || (e->expire_ns && bpf_ktime_get_ns() >= e->expire_ns)) {
+		count(FC_STAT_MISSES);
+		return pass(c, len);
+	}
+	// Only replies no longer than their request: growing the received skb
+	// (bpf_skb_change_tail past its length) leaves one the psock backlog never transmits on
+	// 6.18, so the client would wait forever. The loader never fills such entries.
+	__u32 rlen = e->reply_len;
+	if (rlen == 0 || rlen > FC_MAX_REPLY || rlen > len)
+		return pass(c, len);
+	if (bpf_skb_change_tail(skb, rlen, 0) < 0)
+		return pass(c, len);
+	if (bpf_skb_store_bytes(skb, 0, e->reply, rlen, 0) < 0)
+		return SK_DROP; // the request is already overwritten; cannot happen for a linear skb
+	count(FC_STAT_HITS);
+	__sync_fetch_and_add(&c->kernel_bytes, rlen);
+	return bpf_sk_redirect_map(skb, &fc_sockets, ref.slot, 0);
+}

@@ -1,0 +1,159 @@
+//! The BPF programs against real sockets (needs root): a cached GET is answered by the
+//! kernel without user space reading it; everything else reaches user space unchanged.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use corekv_ebpf::{FrontCache, Settings};
+
+fn load() -> Option<Arc<FrontCache>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: loading BPF programs needs root");
+        return None;
+    }
+    let settings = Settings {
+        max_entries: 64,
+        max_key_bytes: 64,
+        max_value_bytes: 1024,
+    };
+    Some(Arc::new(
+        FrontCache::load(settings).expect("load the BPF programs"),
+    ))
+}
+
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    (client, server)
+}
+
+fn get(key: &str) -> Vec<u8> {
+    format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).into_bytes()
+}
+
+fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn cached_get_is_answered_in_kernel_and_misses_pass() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    let mut conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    assert!(cache.fill(b"hot", b"value!", 1, 0));
+
+    client.write_all(&get("hot")).unwrap();
+    assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
+    client
+        .write_all(b"*2\r\n$3\r\nget\r\n$3\r\nhot\r\n")
+        .unwrap();
+    assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
+    assert_eq!(cache.stats().hits, 2);
+
+    // A miss reaches user space unchanged; until user space publishes it answered, a hit
+    // behind it must wait too.
+    let miss = get("cold");
+    client.write_all(&miss).unwrap();
+    client.write_all(&get("hot")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let both = read_exact(&mut server, miss.len() + get("hot").len());
+    assert_eq!(&both[..miss.len()], &miss[..]);
+    server.write_all(b"$-1\r\n$6\r\nvalue!\r\n").unwrap();
+    conn.publish(both.len() as u64, 0);
+    assert_eq!(read_exact(&mut client, 17), b"$-1\r\n$6\r\nvalue!\r\n");
+
+    // Kernel answers again once idle; after invalidation the GET passes.
+    client.write_all(&get("hot")).unwrap();
+    assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
+    cache.invalidate(b"hot");
+    client.write_all(&get("hot")).unwrap();
+    assert_eq!(read_exact(&mut server, get("hot").len()), get("hot"));
+    drop(conn);
+}
+
+#[test]
+fn bytes_queued_before_joining_do_not_stall_the_connection() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    // The client's first request is queued before the socket joins the sockmap.
+    client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    assert!(cache.fill(b"k", b"v", 1, 0));
+    assert_eq!(read_exact(&mut server, 14), b"*1\r\n$4\r\nPING\r\n");
+    server.write_all(b"+PONG\r\n").unwrap();
+    conn.publish(14, 0);
+    assert_eq!(read_exact(&mut client, 7), b"+PONG\r\n");
+    client.write_all(&get("k")).unwrap();
+    assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
+}
+
+#[test]
+fn kernel_and_user_space_replies_alternate() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    server.set_nodelay(true).unwrap();
+    client.set_nodelay(true).unwrap();
+    let mut conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    assert!(cache.fill(b"hot", b"value!", 1, 0));
+    let (mut read, mut written) = (0u64, 0u64);
+    for i in 0..2000 {
+        // A miss answered by "user space" (this thread), then a kernel hit.
+        client.write_all(&get("cold")).unwrap();
+        let req = read_exact(&mut server, get("cold").len());
+        read += req.len() as u64;
+        let mut spins = 0;
+        while !conn.kernel_replies_sent(written) {
+            spins += 1;
+            assert!(spins < 100_000, "kernel reply {i} never reached the socket");
+            std::thread::yield_now();
+        }
+        server.write_all(b"$-1\r\n").unwrap();
+        written += 5;
+        conn.publish(read, 0);
+        assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
+        client.write_all(&get("hot")).unwrap();
+        assert_eq!(
+            read_exact(&mut client, 12),
+            b"$6\r\nvalue!\r\n",
+            "round {i}"
+        );
+    }
+}
+
+#[test]
+fn replies_longer_than_their_request_are_left_to_user_space() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    let _conn = cache
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .unwrap();
+    // GET k is 20 bytes: a 13-byte value (20-byte reply) fits, a 14-byte one does not.
+    assert!(cache.fill(b"k", &[b'x'; 13], 1, 0));
+    assert!(!cache.fill(b"l", &[b'x'; 14], 1, 0));
+    client.write_all(&get("k")).unwrap();
+    let mut reply = b"$13\r\n".to_vec();
+    reply.extend_from_slice(&[b'x'; 13]);
+    reply.extend_from_slice(b"\r\n");
+    assert_eq!(read_exact(&mut client, reply.len()), reply);
+    client.write_all(&get("l")).unwrap();
+    assert_eq!(read_exact(&mut server, get("l").len()), get("l"));
+}
