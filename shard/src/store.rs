@@ -282,7 +282,9 @@ impl Ctx<'_> {
         self.shard.stats.keyspace_hits += 1;
         let shard = &mut *self.shard;
         let e = shard.dbs[self.db].entry_at(index)?;
-        shard.eviction.on_read(key, Some(&mut *e), now, &mut shard.rng);
+        shard
+            .eviction
+            .on_read(key, Some(&mut *e), now, &mut shard.rng);
         Some(e)
     }
 
