@@ -13,13 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use corekv_net::Reply;
 use rand::Rng;
 
 use crate::db::{clock_secs, Entry};
 use crate::memory::Pressure;
-use crate::notify::{KeyEvent, NotifyFlags};
 use crate::sketch::Sketch;
 use crate::store::{now_ms, Shard};
 
@@ -409,14 +407,7 @@ impl Shard {
         };
         if self.dbs[victim.db].remove(&victim.key, now).is_some() {
             self.eviction.evicted_keys += 1;
-            if self.notify.wants(NotifyFlags::EVICTED) {
-                self.events.push(KeyEvent {
-                    db: victim.db,
-                    class: NotifyFlags::EVICTED,
-                    event: "evicted",
-                    key: Bytes::copy_from_slice(&victim.key),
-                });
-            }
+            self.evicted(victim.db, &victim.key);
         }
         self.eviction.spare.push(victim);
         true
