@@ -574,14 +574,14 @@ pub fn execute_local(local: &Local, db: usize, id: usize, args: &[Bytes], now_ms
     reply
 }
 
-/// Executes a squashed batch that another executor sent here (once no transaction holds its
-/// keys) or a transaction holder's commands.
 /// Runs a transaction holder's commands (they skip the lock check; scripts among them may use
 /// the keys the holder claimed).
 pub fn run_held_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     corekv_shard::cmd::scripting::as_holder(|| run_commands(local, commands))
 }
 
+/// Executes a squashed batch that another executor sent here (once no transaction holds its
+/// keys) or a transaction holder's commands.
 pub fn run_commands(local: &Local, commands: Vec<RemoteCommand>) -> Vec<Reply> {
     if commands.is_empty() {
         return Vec::new();

@@ -9,17 +9,18 @@
 //! data whatever their fixed start-up footprint (corekv's is a few MB, redis-server's ~1 MB).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use clap::Args;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use crate::keys::Zipf;
-use crate::server::{find_corekv, proc_cpu_us};
+use crate::server::{find_corekv, proc_cpu_us, start, ServerSpec};
+
+/// Every server of the comparison runs on the same one CPU.
+const SERVER_CPUS: [usize; 1] = [0];
 use crate::Error;
 
 #[derive(Args, Clone, Debug)]
@@ -55,47 +56,6 @@ pub struct HitRatioArgs {
     /// Share of the trace replayed before hits are counted (warm-up).
     #[arg(long, default_value_t = 0.2)]
     pub warmup: f64,
-}
-
-/// One server process for the run, killed when dropped.
-struct Proc {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<u16, Error> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(Error::io("pick a port"))?;
-    Ok(l.local_addr().map_err(Error::io("pick a port"))?.port())
-}
-
-fn spawn(program: &Path, args: &[String], port: u16) -> Result<Proc, Error> {
-    let child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(Error::io(format!("start {}", program.display())))?;
-    let proc = Proc { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut c) = Conn::open(port) {
-            if c.call(&[b"PING"]).is_ok() {
-                return Ok(proc);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(Error::Server(format!(
-        "{} did not start",
-        program.display()
-    )))
 }
 
 /// A blocking RESP connection that sends batches and reads their replies.
@@ -280,42 +240,11 @@ fn replay(conn: &mut Conn, a: &HitRatioArgs, alpha: f64, pid: u32) -> Result<Out
     })
 }
 
-fn redis_args(port: u16) -> Vec<String> {
-    [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn corekv_args(port: u16) -> Vec<String> {
-    [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--cores",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 /// Memory for data in which redis-server holds `--fit` keys of this shape: its per-key cost
 /// measured by loading 50k keys.
 fn measure_budget(redis: &Path, a: &HitRatioArgs) -> Result<u64, Error> {
-    let port = free_port()?;
-    let proc = spawn(redis, &redis_args(port), port)?;
-    let mut c = Conn::open(proc.port)?;
+    let server = start(&ServerSpec::redis(redis, &SERVER_CPUS, 1))?;
+    let mut c = Conn::open(server.port)?;
     let empty = c.used_memory()?;
     let sample = 50_000u64;
     let value = vec![b'v'; a.value_size];
@@ -334,16 +263,14 @@ fn measure_budget(redis: &Path, a: &HitRatioArgs) -> Result<u64, Error> {
 }
 
 fn run_one(
-    program: &Path,
-    args: Vec<String>,
-    port: u16,
+    spec: &ServerSpec,
     policy: &str,
     budget: u64,
     a: &HitRatioArgs,
     alpha: f64,
 ) -> Result<Outcome, Error> {
-    let proc = spawn(program, &args, port)?;
-    let mut c = Conn::open(proc.port)?;
+    let server = start(spec)?;
+    let mut c = Conn::open(server.port)?;
     let maxmemory = c.used_memory()? + budget;
     c.call(&[b"CONFIG", b"SET", b"maxmemory-policy", policy.as_bytes()])?;
     c.call(&[
@@ -352,7 +279,7 @@ fn run_one(
         b"maxmemory",
         maxmemory.to_string().as_bytes(),
     ])?;
-    replay(&mut c, a, alpha, proc.child.id())
+    replay(&mut c, a, alpha, server.pid())
 }
 
 pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -375,21 +302,17 @@ pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
             .trim()
             .parse()
             .map_err(|_| Error::Usage(format!("bad --alpha {alpha}")))?;
-        let mut runs: Vec<(&str, &Path, &str)> = Vec::new();
+        let redis_spec = ServerSpec::redis(&redis, &SERVER_CPUS, 1);
+        let corekv_spec = ServerSpec::corekv(&corekv, &SERVER_CPUS, &[]);
+        let mut runs: Vec<(&str, &ServerSpec, &str)> = Vec::new();
         for policy in ["allkeys-lru", "allkeys-lfu"] {
-            runs.push(("redis-server", &redis, policy));
+            runs.push(("redis-server", &redis_spec, policy));
         }
         for policy in a.policies.split(',') {
-            runs.push(("corekv", &corekv, policy.trim()));
+            runs.push(("corekv", &corekv_spec, policy.trim()));
         }
-        for (name, program, policy) in runs {
-            let port = free_port()?;
-            let args = if name == "corekv" {
-                corekv_args(port)
-            } else {
-                redis_args(port)
-            };
-            let o = run_one(program, args, port, policy, budget, a, alpha)?;
+        for (name, spec, policy) in runs {
+            let o = run_one(spec, policy, budget, a, alpha)?;
             w(
                 out,
                 format!(
