@@ -105,6 +105,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             .fetch_add(1, Ordering::Relaxed);
         io.out.extend_from_slice(msg.as_bytes());
         let _ = io.flush().await;
+        let _ = io.finish().await;
         counters.connected.fetch_sub(1, Ordering::Relaxed);
         return;
     }
@@ -240,6 +241,14 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             break;
         }
         front_cache::publish_idle(&mut session, &io, batch.is_empty());
+    }
+    // Replies still queued leave before the socket closes; a killed client's are dropped.
+    if !session.info.borrow().killed {
+        let killed = async {
+            let _ = (&mut kill_rx).await;
+            Ok(())
+        };
+        let _ = futures_lite::future::or(io.finish(), killed).await;
     }
     crate::txn::reset(&mut session);
     crate::pubsub::client::disconnect(&mut session).await;

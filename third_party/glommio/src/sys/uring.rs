@@ -57,6 +57,8 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    PollAddMulti(PollFlags),
+    SockSendPlain(*const u8, usize, i32),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -275,6 +277,11 @@ fn fill_sqe<F>(
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
             }
+            UringOpDescriptor::PollAddMulti(events) => {
+                sqe.prep_poll_add(op.fd, events);
+                // IORING_POLL_ADD_MULTI (Linux 5.13+).
+                sqe.raw_mut().len = 1;
+            }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
                 sqe.prep_poll_remove(to_remove as u64);
@@ -382,6 +389,11 @@ fn fill_sqe<F>(
             UringOpDescriptor::SockSend(ptr, len, flags) => {
                 let buf = std::slice::from_raw_parts(ptr, len);
                 sqe.prep_send(op.fd, buf, MsgFlags::from_bits_retain(flags | MSG_ZEROCOPY));
+            }
+
+            UringOpDescriptor::SockSendPlain(ptr, len, flags) => {
+                let buf = std::slice::from_raw_parts(ptr, len);
+                sqe.prep_send(op.fd, buf, MsgFlags::from_bits_retain(flags));
             }
 
             UringOpDescriptor::SockSendMsg(hdr, flags) => {
@@ -548,9 +560,13 @@ where
             return Some(false);
         }
 
-        let src = source_map
-            .borrow_mut()
-            .consume_source(from_user_data(value.user_data()));
+        let id = from_user_data(value.user_data());
+        let src = if value.flags().contains(crate::iou::cqe::CompletionFlags::MORE) {
+            // A multishot request that stays armed: keep it in the map.
+            source_map.borrow()[id].clone()
+        } else {
+            source_map.borrow_mut().consume_source(id)
+        };
 
         let result = value.result();
 
@@ -838,8 +854,12 @@ impl UringCommon for PollRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
+        let last = !cqe
+            .as_ref()
+            .is_some_and(|c| c.flags().contains(crate::iou::cqe::CompletionFlags::MORE));
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |_| None,
             |mut src, res| {
                 record_stats(self, &mut src, &res);
@@ -848,7 +868,9 @@ impl UringCommon for PollRing {
             source_map,
         )
         .map(|x| {
-            self.in_kernel -= 1;
+            if last {
+                self.in_kernel -= 1;
+            }
             x
         })
     }
@@ -1172,8 +1194,12 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
+        let last = !cqe
+            .as_ref()
+            .is_some_and(|c| c.flags().contains(crate::iou::cqe::CompletionFlags::MORE));
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |source| match source.source_type {
                 SourceType::LinkRings => Some(()),
                 _ => None,
@@ -1188,7 +1214,9 @@ impl UringCommon for SleepableRing {
             source_map,
         )
         .map(|x| {
-            self.in_kernel -= 1;
+            if last {
+                self.in_kernel -= 1;
+            }
             x
         })
     }
@@ -1453,7 +1481,10 @@ impl Reactor {
     }
 
     pub(crate) fn poll_ready(&self, source: &Source, flags: PollFlags) {
-        let op = UringOpDescriptor::PollAdd(flags);
+        let op = match &*source.source_type() {
+            SourceType::PollMulti => UringOpDescriptor::PollAddMulti(flags),
+            _ => UringOpDescriptor::PollAdd(flags),
+        };
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
@@ -1466,6 +1497,23 @@ impl Reactor {
         let op = match &*source.source_type() {
             SourceType::SockSend(buf) => {
                 UringOpDescriptor::SockSend(buf.as_ptr(), buf.len(), flags.bits())
+            }
+            _ => unreachable!(),
+        };
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// Queues a send of a `SockSendOwned` source's whole buffer; it reaches the kernel with
+    /// the ring's next submission, together with everything else queued this turn.
+    pub(crate) fn send_owned(&self, source: &Source, flags: MsgFlags) {
+        let op = match &*source.source_type() {
+            SourceType::SockSendOwned(buf) => {
+                UringOpDescriptor::SockSendPlain(buf.as_ptr(), buf.len(), flags.bits())
             }
             _ => unreachable!(),
         };
