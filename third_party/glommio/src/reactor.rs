@@ -437,7 +437,8 @@ impl Reactor {
     /// event until the source is dropped (corekv patch).
     pub(crate) fn poll_read_ready_multi(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollMulti, None);
-        self.sys.poll_ready(&source, common_flags() | read_flags());
+        self.sys
+            .poll_ready(&source, common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP));
         source
     }
 

@@ -226,6 +226,8 @@ pub(crate) struct NonBufferedStream<S> {
     source_rx: Option<Source>,
     /// The last read filled its buffer: try `recv` again before waiting for the poll.
     rx_maybe_more: bool,
+    /// The poll reported the peer's end of the stream or an error.
+    rx_ended: bool,
     /// Writes go through [`NonBufferedStream::poll_write_queued`].
     queued_sends: bool,
     send_inflight: Option<Source>,
@@ -275,11 +277,20 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
-        let signalled = match &self.source_rx {
+        let signalled = match self.source_rx.as_ref().map(Source::take_result) {
             None => true,
-            Some(src) => src.take_result().is_some(),
+            Some(None) => false,
+            Some(Some(Ok(revents))) => {
+                // The end of the stream (or an error) may have come with data read already,
+                // in the same completion: from now on always try `recv`.
+                if revents as libc::c_short & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                    self.rx_ended = true;
+                }
+                true
+            }
+            Some(Some(Err(_))) => true,
         };
-        if signalled || self.rx_maybe_more {
+        if signalled || self.rx_maybe_more || self.rx_ended {
             self.rx_maybe_more = false;
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
                 self.read_timeout.cancel_timer(reactor);
@@ -418,6 +429,7 @@ where
             source_tx: None,
             source_rx: None,
             rx_maybe_more: false,
+            rx_ended: false,
             queued_sends: false,
             send_inflight: None,
             send_spare: Vec::new(),
