@@ -91,7 +91,7 @@ macro_rules! settings {
                         if !$mutable {
                             return Err(SetError::Refused("can't set immutable config".into()));
                         }
-                        let parsed: $ty = SettingValue::parse_setting(value).map_err(SetError::Refused)?;
+                        let parsed: $ty = self.$field.set_from(value).map_err(SetError::Refused)?;
                         let mut next = self.clone();
                         next.$field = parsed;
                         next.normalize();
