@@ -427,18 +427,14 @@ impl Reactor {
         source
     }
 
-    pub(crate) fn poll_read_ready(&self, fd: RawFd) -> Source {
-        let source = self.new_source(fd, SourceType::PollAdd, None);
-        self.sys.poll_ready(&source, common_flags() | read_flags());
-        source
-    }
-
-    /// Like `poll_read_ready`, but the poll stays armed and completes once per readiness
-    /// event until the source is dropped (corekv patch).
+    /// A read-readiness poll that stays armed and completes once per readiness event until
+    /// the source is dropped (corekv patch: replaces upstream's one-shot `poll_read_ready`).
     pub(crate) fn poll_read_ready_multi(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollMulti, None);
-        self.sys
-            .poll_ready(&source, common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP));
+        self.sys.poll_ready(
+            &source,
+            common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP),
+        );
         source
     }
 

@@ -283,7 +283,8 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             Some(Some(Ok(revents))) => {
                 // The end of the stream (or an error) may have come with data read already,
                 // in the same completion: from now on always try `recv`.
-                if revents as libc::c_short & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                if revents as libc::c_short & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+                {
                     self.rx_ended = true;
                 }
                 true

@@ -561,7 +561,10 @@ where
         }
 
         let id = from_user_data(value.user_data());
-        let src = if value.flags().contains(crate::iou::cqe::CompletionFlags::MORE) {
+        let src = if value
+            .flags()
+            .contains(crate::iou::cqe::CompletionFlags::MORE)
+        {
             // A multishot request that stays armed: keep it in the map.
             source_map.borrow()[id].clone()
         } else {
