@@ -140,6 +140,12 @@ pub(crate) struct InnerSource {
 }
 
 impl InnerSource {
+    /// Whether the source's I/O latency is measured (corekv patch: the queued, submitted and
+    /// fulfilled timestamps, three clock reads per request, are only taken then).
+    pub(crate) fn wants_latency(&self) -> bool {
+        self.stats_collection.is_some_and(|s| s.latency.is_some())
+    }
+
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
