@@ -329,3 +329,110 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
         started.elapsed()
     );
 }
+
+/// `n` keys named `prefix0..` that live on `shard` (of 2).
+fn keys_on_shard(prefix: &str, shard: usize, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|k| key_shard(k.as_bytes(), 2) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Runs `work` on `threads` writer threads (each with its own client) while `readers` reader
+/// threads run `check` in a loop; every reader must have checked at least once.
+fn hammer(
+    s: &Server,
+    threads: usize,
+    readers: usize,
+    work: impl Fn(&mut Connection) + Send + Sync + Clone + 'static,
+    check: impl Fn(&mut Connection) + Send + Sync + Clone + 'static,
+) {
+    let started = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..threads)
+        .map(|_| {
+            let mut c = client(s);
+            let work = work.clone();
+            thread::spawn(move || work(&mut c))
+        })
+        .collect();
+    let readers: Vec<_> = (0..readers)
+        .map(|_| {
+            let mut c = client(s);
+            let (check, done) = (check.clone(), done.clone());
+            thread::spawn(move || {
+                let mut checks = 0;
+                while checks == 0 || !done.load(Ordering::Relaxed) {
+                    check(&mut c);
+                    checks += 1;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("a writer failed");
+    }
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("a reader saw a broken invariant");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// KEYS, DBSIZE, RANDOMKEY and SCAN run between transactions: a token that transactions move
+/// between two keys of shard 0 through a key on shard 1 (two RENAMEs in one EXEC) is always
+/// seen exactly once, on shard 0.
+#[test]
+fn keyspace_readers_never_see_half_of_a_transaction() {
+    let s = server();
+    let here = keys_on_shard("z", 0, 2);
+    let there = keys_on_shard("z", 1, 1).remove(0);
+    let mut c = client(&s);
+    q::<()>(&mut c, &["SELECT", "5"]);
+    q::<()>(&mut c, &["SET", &here[0], "token"]);
+    let work = {
+        let (here, there) = (here.clone(), there.clone());
+        move |c: &mut Connection| {
+            q::<()>(c, &["SELECT", "5"]);
+            let mut rng = rand::thread_rng();
+            for _ in 0..150 {
+                let (from, to) = if rng.gen_bool(0.5) {
+                    (&here[0], &here[1])
+                } else {
+                    (&here[1], &here[0])
+                };
+                q::<()>(c, &["MULTI"]);
+                q::<()>(c, &["RENAME", from, &there]);
+                q::<()>(c, &["RENAME", &there, to]);
+                // The RENAMEs fail harmlessly (inside EXEC's reply) when `from` does not hold
+                // the token.
+                let _: redis::RedisResult<Value> = command(&["EXEC"]).query(c);
+            }
+        }
+    };
+    let check = {
+        let here = here.clone();
+        move |c: &mut Connection| {
+            q::<()>(c, &["SELECT", "5"]);
+            let keys: Vec<String> = q(c, &["KEYS", "z*"]);
+            assert_eq!(keys.len(), 1, "KEYS saw {keys:?}");
+            let n: i64 = q(c, &["DBSIZE"]);
+            assert_eq!(n, 1, "DBSIZE");
+            let key: Option<String> = q(c, &["RANDOMKEY"]);
+            assert!(key.is_some(), "RANDOMKEY saw no key");
+            // Cursor 0 with a large COUNT reads all of shard 0, where the token rests
+            // between transactions.
+            let (_, keys): (String, Vec<String>) = q(c, &["SCAN", "0", "COUNT", "1000"]);
+            assert!(
+                keys.len() == 1 && here.contains(&keys[0]),
+                "SCAN of shard 0 saw {keys:?}"
+            );
+        }
+    };
+    hammer(&s, 4, 3, work, check);
+}

@@ -17,8 +17,35 @@ use crate::mesh::{Envelope, RemoteCommand};
 use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::router::{execute_local, run_held_commands};
 
-/// The global order of multi-shard operations: older transactions are granted first.
+/// The global order of multi-shard operations: older transactions are granted first. Also
+/// counts the transactions started (`NEXT_TXID - 1`), for [`Quiet`].
 static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
+/// Transactions whose writes are all done (counted as their release begins).
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// A whole-keyspace reader's optimistic check (KEYS, DBSIZE, SCAN, RANDOMKEY): no multi-shard
+/// transaction was running when it began, and none started until [`Quiet::still`]. Reads
+/// made in between cannot have seen part of a transaction: a transaction counts as started
+/// before its first intent and as finished after its last write. Costs two atomic loads
+/// before and one after; when it fails the reader holds every shard it reads instead.
+pub struct Quiet {
+    started: u64,
+}
+
+impl Quiet {
+    /// `None` while some transaction is running.
+    pub fn begin() -> Option<Quiet> {
+        // FINISHED first: equal counts then mean nothing started or ran in between.
+        let finished = FINISHED.load(Ordering::Acquire);
+        let started = NEXT_TXID.load(Ordering::Acquire) - 1;
+        (started == finished).then_some(Quiet { started })
+    }
+
+    /// Whether no transaction has started since [`Quiet::begin`].
+    pub fn still(&self) -> bool {
+        NEXT_TXID.load(Ordering::Acquire) - 1 == self.started
+    }
+}
 
 /// What a multi-shard operation needs held.
 #[derive(Debug, Clone)]
@@ -84,7 +111,7 @@ impl Hold {
     fn new(local: &Rc<Local>) -> Hold {
         Hold {
             local: local.clone(),
-            txid: NEXT_TXID.fetch_add(1, Ordering::Relaxed),
+            txid: NEXT_TXID.fetch_add(1, Ordering::AcqRel),
             shards: Vec::new(),
             parked: Vec::new(),
             released: false,
@@ -270,6 +297,7 @@ impl Hold {
     /// Releases the parked shards and this one; returns the remote shards still to be told.
     fn release_local(&mut self) -> Vec<usize> {
         self.released = true;
+        FINISHED.fetch_add(1, Ordering::AcqRel);
         let me = self.local.mesh.me();
         let mut remote = Vec::new();
         for &shard in &self.shards {
