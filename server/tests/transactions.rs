@@ -436,3 +436,33 @@ fn keyspace_readers_never_see_half_of_a_transaction() {
     };
     hammer(&s, 4, 3, work, check);
 }
+
+/// Active expiry does not run on keys a transaction holds, as in Redis where nothing runs
+/// during EXEC: keys expiring while a transaction over both shards sleeps are still counted
+/// at its end (DBSIZE counts keys not yet removed), on corekv and on redis-server alike.
+#[test]
+fn active_expiry_waits_for_the_transaction() {
+    let (k0, k1) = keys_on_both_shards();
+    let mut servers = vec![server()];
+    if support::redis_or_skip("active_expiry_waits_for_the_transaction") {
+        servers.push(Server::redis_with(&["--enable-debug-command", "yes"]));
+    }
+    for s in &servers {
+        let mut c = client(s);
+        q::<()>(&mut c, &["SET", &k0, "x", "PX", "100"]);
+        q::<()>(&mut c, &["SET", &k1, "x", "PX", "100"]);
+        let reply = transaction(
+            &mut c,
+            &[
+                words(&["DBSIZE"]),
+                words(&["DEBUG", "SLEEP", "0.5"]),
+                words(&["DBSIZE"]),
+            ],
+        );
+        let (before, _, after): (i64, String, i64) = redis::from_redis_value(&reply).unwrap();
+        assert_eq!((before, after), (2, 2), "on port {}", s.port);
+        thread::sleep(Duration::from_millis(300));
+        let n: i64 = q(&mut c, &["DBSIZE"]);
+        assert_eq!(n, 0, "keys expire once the transaction ended");
+    }
+}

@@ -54,6 +54,16 @@ impl Locks {
         self.intents.is_empty()
     }
 
+    /// Whether some intent claims the whole shard.
+    pub fn claims_whole(&self) -> bool {
+        self.whole > 0
+    }
+
+    /// Whether some intent, granted or queued, names `key`.
+    pub fn names(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key)
+    }
+
     /// Whether a command on `keys` (by anyone but a holder) must wait.
     pub fn blocks<'a>(&self, mut keys: impl Iterator<Item = &'a [u8]>) -> bool {
         !self.is_idle() && (self.whole > 0 || keys.any(|k| self.keys.contains_key(k)))
