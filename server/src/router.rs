@@ -511,7 +511,7 @@ async fn split_atomic(
 
 /// A command whose keys span shards (RENAME, COPY, SMOVE, the *STORE commands...) with its
 /// keys held for its whole run; SORT with BY/GET patterns holds every shard.
-async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+pub async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
     if s.txn.held {
         return handlers::cross_shard(s, id, args).await;
     }

@@ -367,6 +367,7 @@ fn hammer(
                     check(&mut c);
                     checks += 1;
                 }
+                checks
             })
         })
         .collect();
@@ -375,7 +376,8 @@ fn hammer(
     }
     done.store(true, Ordering::Relaxed);
     for r in readers {
-        r.join().expect("a reader saw a broken invariant");
+        let checks = r.join().expect("a reader saw a broken invariant");
+        assert!(checks > 0);
     }
     assert!(
         started.elapsed() < Duration::from_secs(40),
@@ -465,4 +467,45 @@ fn active_expiry_waits_for_the_transaction() {
         let n: i64 = q(&mut c, &["DBSIZE"]);
         assert_eq!(n, 0, "keys expire once the transaction ended");
     }
+}
+
+/// A cross-shard BLMOVE served when its source is fed is atomic and isolated: elements that
+/// circulate between two lists on different shards (BLMOVE waiters one way, LMOVE the other)
+/// are always all there for a transaction reading both lengths.
+#[test]
+fn blmove_across_shards_served_on_wake_up_is_atomic() {
+    const ELEMENTS: i64 = 8;
+    let s = server();
+    let src = keys_on_shard("src", 0, 1).remove(0);
+    let dst = keys_on_shard("dst", 1, 1).remove(0);
+    let mut c = client(&s);
+    for i in 0..ELEMENTS {
+        q::<()>(&mut c, &["RPUSH", &dst, &i.to_string()]);
+    }
+    let moved = Arc::new(AtomicU64::new(0));
+    let work = {
+        let (src, dst, moved) = (src.clone(), dst.clone(), moved.clone());
+        move |c: &mut Connection| {
+            // One writer feeds the source, three wait on it (so they are mostly blocked).
+            if moved.fetch_add(1, Ordering::Relaxed) % 4 == 0 {
+                for _ in 0..400 {
+                    let _: Option<String> = q(c, &["LMOVE", &dst, &src, "RIGHT", "LEFT"]);
+                    // Let the waiters block again, so that they are served on wake-up.
+                    thread::sleep(Duration::from_micros(500));
+                }
+            } else {
+                for _ in 0..130 {
+                    let _: Option<String> = q(c, &["BLMOVE", &src, &dst, "RIGHT", "LEFT", "0.2"]);
+                }
+            }
+        }
+    };
+    let check = move |c: &mut Connection| {
+        // Leave the shards idle now and then: waiters are served only then.
+        thread::sleep(Duration::from_micros(300));
+        let reply = transaction(c, &[words(&["LLEN", &src]), words(&["LLEN", &dst])]);
+        let (a, b): (i64, i64) = redis::from_redis_value(&reply).unwrap();
+        assert_eq!(a + b, ELEMENTS, "lengths {a} + {b}");
+    };
+    hammer(&s, 4, 4, work, check);
 }
