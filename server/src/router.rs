@@ -273,13 +273,20 @@ async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, 
         owner(s, &COMMANDS[id], &args)
     };
     if s.txn.held {
-        // Inside a transaction's hold (EXEC): run where the keys are, as a holder's command
-        // (`finish` explains that a script there cannot reach other shards).
+        // Inside EXEC, which holds every shard for a script: on this shard when its keys are
+        // here (as a holder's command), else (or when it reaches further) with the other
+        // shards parked for it.
         if let Owner::One(shard) = owner {
-            return run_on(s, shard, id, args, silent, out);
+            if shard == me {
+                let run = || execute_local(&s.local, s.db, id, &args, s.now_ms);
+                let reply = corekv_shard::cmd::scripting::as_holder(run);
+                if !corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+                    return ready(s, silent, reply, out);
+                }
+            }
         }
-        let spanning = Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS);
-        let reply = handlers::scripting::finish(s, id, &args, spanning).await;
+        flush(s, out).await;
+        let reply = handlers::scripting::run_in_exec(s, &args).await;
         return ready(s, silent, reply, out);
     }
     let reply = match owner {

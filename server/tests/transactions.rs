@@ -249,7 +249,21 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
                     let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
                     let (from, to) = (&accounts[i], &accounts[j]);
                     let n = rng.gen_range(1..50).to_string();
-                    match rng.gen_range(0..5) {
+                    match rng.gen_range(0..6) {
+                        5 => {
+                            // A script inside MULTI moving value across shards, one of its
+                            // keys undeclared.
+                            let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
+                                          return redis.call('incrby', ARGV[2], ARGV[1])";
+                            let reply = transaction(
+                                &mut c,
+                                &[
+                                    words(&["EVAL", script, "1", from, &n, to]),
+                                    words(&["GET", from]),
+                                ],
+                            );
+                            assert!(matches!(reply, Value::Bulk(_)), "{reply:?}");
+                        }
                         4 => {
                             let v = rng.gen::<u32>().to_string();
                             let mut mset = vec!["MSET"];

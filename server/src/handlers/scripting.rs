@@ -92,12 +92,6 @@ pub async fn finish(s: &mut Session, id: usize, args: &[Bytes], reply: Reply) ->
     if !needs_all_shards(&reply) {
         return reply;
     }
-    if s.txn.held {
-        // Inside a transaction's own hold: its shards are already held.
-        return Reply::error(
-            "ERR a script inside a transaction must keep its keys on the transaction's shards",
-        );
-    }
     let declared = declared_keys(id, args);
     // A script that only touched other shards' keys through its declared keys holds just
     // their shards; one known to touch undeclared keys holds every shard.
@@ -109,6 +103,36 @@ pub async fn finish(s: &mut Session, id: usize, args: &[Bytes], reply: Reply) ->
     }
     remember_spanning(args);
     run_held(s, args, txn::Claim::All).await
+}
+
+/// A script inside EXEC that needs other shards than this one. EXEC holds every shard for a
+/// queue with a script (`txn::multi`), so the script runs here with the other shards parked
+/// for its duration (then they serve EXEC's later commands again).
+pub async fn run_in_exec(s: &mut Session, args: &[Bytes]) -> Reply {
+    let Some(mut hold) = s.txn.exec_hold.take() else {
+        return Reply::error(
+            "ERR a script inside a transaction must keep its keys on the transaction's shards",
+        );
+    };
+    if !hold.holds_every_shard() {
+        s.txn.exec_hold = Some(hold);
+        return Reply::error("ERR a script inside a transaction needs every shard held");
+    }
+    hold.park().await;
+    let me = s.local.mesh.me();
+    let mut host = HeldHost {
+        hold: &hold,
+        local: &s.local,
+        db: s.db,
+        shards: s.shards(),
+        me,
+        undo: None,
+        aborted: false,
+    };
+    let reply = scripting::run_with_host(&mut host, me, args);
+    hold.unpark();
+    s.txn.exec_hold = Some(hold);
+    reply
 }
 
 fn declared_keys(id: usize, args: &[Bytes]) -> Vec<Bytes> {

@@ -103,6 +103,8 @@ pub struct Hold {
     /// Shards with a granted intent, ascending.
     shards: Vec<usize>,
     parked: Vec<Parked>,
+    /// Every shard held whole ([`Claim::All`]).
+    all: bool,
     released: bool,
 }
 
@@ -114,18 +116,22 @@ impl Hold {
             txid: NEXT_TXID.fetch_add(1, Ordering::AcqRel),
             shards: Vec::new(),
             parked: Vec::new(),
+            all: false,
             released: false,
         }
     }
 
     /// Takes a transaction id and waits until `claim` is granted on every shard it involves.
     pub async fn acquire(local: &Rc<Local>, claim: Claim) -> Hold {
+        let all = matches!(claim, Claim::All);
         let plan = claim
             .per_shard(local.mesh.shards())
             .into_iter()
             .map(|(shard, claim)| (shard, claim, Vec::new()))
             .collect();
-        Hold::acquire_running(local, plan).await.0
+        let mut hold = Hold::acquire_running(local, plan).await.0;
+        hold.all = all;
+        hold
     }
 
     /// Like [`Hold::acquire`] with every involved shard held whole (the coordinator's own
@@ -219,9 +225,15 @@ impl Hold {
         self.shards.contains(&shard)
     }
 
+    /// Whether this hold has every shard whole ([`Claim::All`]).
+    pub fn holds_every_shard(&self) -> bool {
+        self.all
+    }
+
     /// Makes every held remote shard serve [`Hold::execute`]: each blocks its thread in a
-    /// loop until this hold is released.
-    async fn park(&mut self) {
+    /// loop until this hold is released or [`Hold::unpark`] is called. Only for a hold of
+    /// whole shards including this one (see ARCHITECTURE.md, "Transactions").
+    pub async fn park(&mut self) {
         let me = self.local.mesh.me();
         for &shard in self.shards.iter().filter(|s| **s != me) {
             let (requests, requests_rx) = mpsc::channel();
@@ -244,6 +256,13 @@ impl Hold {
                     replies,
                 });
             }
+        }
+    }
+
+    /// Lets the parked shards go back to serving everyone, still held.
+    pub fn unpark(&mut self) {
+        for parked in self.parked.drain(..) {
+            let _ = parked.requests.send(ParkRequest::Unpark);
         }
     }
 

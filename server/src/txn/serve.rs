@@ -62,6 +62,8 @@ pub enum ParkRequest {
     Run(RemoteCommand),
     /// A whole-shard operation (a script's cross-shard command snapshots and stores entries).
     Op(ShardOp),
+    /// Stop serving synchronously, keeping the intent.
+    Unpark,
     Release,
 }
 
@@ -194,6 +196,7 @@ fn park(
                     .unwrap_or_else(crate::ops::shard_unavailable),
             ),
             Ok(ParkRequest::Op(op)) => ParkReply::Op(crate::ops::execute(local, op)),
+            Ok(ParkRequest::Unpark) => return,
             Ok(ParkRequest::Release) | Err(_) => break,
         };
         if replies.send(reply).is_err() {
