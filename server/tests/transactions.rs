@@ -186,6 +186,16 @@ fn check_invariants(c: &mut Connection, accounts: &[String], tokens: &[String]) 
     let values: Vec<Option<i64>> = q(c, &mget);
     assert_eq!(sum(&values), START * ACCOUNTS as i64, "MGET saw {values:?}");
 
+    // Pipelined MGETs run as one transaction per batch: each sees a consistent state.
+    let mut pipe = redis::pipe();
+    for _ in 0..5 {
+        pipe.cmd("MGET").arg(accounts);
+    }
+    let all: Vec<Vec<Option<i64>>> = pipe.query(c).unwrap();
+    for values in all {
+        assert_eq!(sum(&values), START * ACCOUNTS as i64, "pipelined MGET saw {values:?}");
+    }
+
     let gets: Vec<Vec<String>> = accounts.iter().map(|a| words(&["GET", a])).collect();
     let Value::Bulk(replies) = transaction(c, &gets) else {
         panic!("EXEC of reads failed")
@@ -522,4 +532,54 @@ fn blmove_across_shards_served_on_wake_up_is_atomic() {
         assert_eq!(a + b, ELEMENTS, "lengths {a} + {b}");
     };
     hammer(&s, 4, 4, work, check);
+}
+
+/// A pipeline mixing multi-shard commands with single-key ones on both shards keeps the
+/// connection's order on every key, as redis-server does.
+#[test]
+fn pipelined_multi_shard_commands_keep_the_connection_order() {
+    let (k0, k1) = keys_on_both_shards();
+    let mut servers = vec![server()];
+    if support::redis_or_skip("pipelined_multi_shard_commands_keep_the_connection_order") {
+        servers.push(Server::redis());
+    }
+    let mut replies = Vec::new();
+    for s in &servers {
+        let mut c = client(s);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&k0).arg(1);
+        pipe.cmd("SET").arg(&k1).arg(1);
+        pipe.cmd("MSET").arg(&k0).arg(2).arg(&k1).arg(3);
+        pipe.cmd("INCR").arg(&k0);
+        pipe.cmd("GET").arg(&k1);
+        pipe.cmd("MGET").arg(&k0).arg(&k1).arg("missing");
+        pipe.cmd("DEL").arg(&k0).arg("missing");
+        pipe.cmd("APPEND").arg(&k1).arg("x");
+        pipe.cmd("EXISTS").arg(&k0).arg(&k1);
+        pipe.cmd("MSET").arg(&k1).arg("y").arg(&k0).arg("z");
+        pipe.cmd("MGET").arg(&k1).arg(&k0);
+        pipe.cmd("PING");
+        pipe.cmd("GET").arg(&k0);
+        let got: Vec<Value> = pipe.query(&mut c).unwrap();
+        replies.push(got);
+    }
+    let data = |v: &str| Value::Data(v.as_bytes().to_vec());
+    let expected = vec![
+        Value::Okay,
+        Value::Okay,
+        Value::Okay,
+        Value::Int(3),
+        data("3"),
+        Value::Bulk(vec![data("3"), data("3"), Value::Nil]),
+        Value::Int(1),
+        Value::Int(2),
+        Value::Int(1),
+        Value::Okay,
+        Value::Bulk(vec![data("y"), data("z")]),
+        Value::Status("PONG".into()),
+        data("z"),
+    ];
+    for got in replies {
+        assert_eq!(got, expected);
+    }
 }
