@@ -339,7 +339,11 @@ fn plan(
     }
     if let (Some(src), Some(llen)) = (moving_source(spec.name, &b.args), lookup_id(b"llen")) {
         let src_shard = slot::key_shard(&src, shards);
-        let mut part = waiter(llen, vec![Bytes::from_static(b"llen"), src.clone()], vec![src]);
+        let mut part = waiter(
+            llen,
+            vec![Bytes::from_static(b"llen"), src.clone()],
+            vec![src],
+        );
         part.wake_only = true;
         return Plan {
             parts: vec![(src_shard, part)],

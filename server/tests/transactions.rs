@@ -193,7 +193,11 @@ fn check_invariants(c: &mut Connection, accounts: &[String], tokens: &[String]) 
     }
     let all: Vec<Vec<Option<i64>>> = pipe.query(c).unwrap();
     for values in all {
-        assert_eq!(sum(&values), START * ACCOUNTS as i64, "pipelined MGET saw {values:?}");
+        assert_eq!(
+            sum(&values),
+            START * ACCOUNTS as i64,
+            "pipelined MGET saw {values:?}"
+        );
     }
 
     let gets: Vec<Vec<String>> = accounts.iter().map(|a| words(&["GET", a])).collect();

@@ -168,7 +168,10 @@ mod tests {
         run(&mut shard, 0, "SET free v PX 1");
         std::thread::sleep(Duration::from_millis(5));
         shard.active_expire_except(Duration::from_millis(50), &|k| k == b"claimed");
-        assert_eq!(names(&shard.take_events()), vec![(0, "expired", &b"free"[..])]);
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(0, "expired", &b"free"[..])]
+        );
         assert_eq!(shard.dbs[0].len(), 1);
     }
 

@@ -150,7 +150,8 @@ pub async fn randomkey(s: &mut Session) -> Reply {
     let pick = || async move {
         for k in 0..shards {
             let shard = (start + k) % shards;
-            if let OpResult::Key(Some(key)) = on_shard(local, shard, ShardOp::RandomKey { db }).await
+            if let OpResult::Key(Some(key)) =
+                on_shard(local, shard, ShardOp::RandomKey { db }).await
             {
                 return Reply::Bulk(key);
             }

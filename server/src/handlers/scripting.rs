@@ -99,7 +99,7 @@ pub async fn finish(s: &mut Session, id: usize, args: &[Bytes], reply: Reply) ->
     // A script that only touches its declared keys runs here on copies of them, with just
     // those keys held (like any command spanning shards: no shard is parked); one known to
     // touch undeclared keys holds every shard.
-    if !known_spanning(args) && declared_keys(id, args).next().is_some() {
+    if !known_spanning(args) && declares_keys(id, args) {
         let reply = crate::router::cross_shard_atomic(s, id, args.to_vec()).await;
         if !needs_all_shards(&reply) {
             return reply;
@@ -137,10 +137,11 @@ pub async fn run_in_exec(s: &mut Session, args: &[Bytes]) -> Reply {
     reply
 }
 
-fn declared_keys<'a>(id: usize, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+fn declares_keys(id: usize, args: &[Bytes]) -> bool {
     corekv_shard::COMMANDS[id]
         .key_positions(args)
-        .map(|p| &args[p])
+        .next()
+        .is_some()
 }
 
 /// Runs a script here with every shard held and parked.

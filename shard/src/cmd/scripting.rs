@@ -568,9 +568,10 @@ impl ShardHost<'_, '_> {
     /// copies, all copied).
     fn local_keys(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
         let copied = COPIES.with(|c| {
-            c.borrow()
-                .as_ref()
-                .map(|keys| spec.key_positions(args).all(|pos| keys.contains(&args[pos])))
+            c.borrow().as_ref().map(|keys| {
+                spec.key_positions(args)
+                    .all(|pos| keys.contains(&args[pos]))
+            })
         });
         if let Some(copied) = copied {
             return copied;
