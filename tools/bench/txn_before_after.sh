@@ -19,29 +19,29 @@ eval3="EVALSHA $sha 3 a:__key__ b:__key__ c:__key__"
 p1=$!
 "$after" --port 7812 --cores 2 --bind 127.0.0.1 --loglevel warning &
 p2=$!
-redis-server --port 7813 --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning &
+redis-server --port 7813 --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning >/dev/null &
 p3=$!
 trap 'kill $p1 $p2 $p3' EXIT INT TERM
 sleep 1
 for port in 7811 7812 7813; do
     redis-cli -p $port script load "$script" >/dev/null
 done
-run() { $bench run -q --threads 1 --duration ${secs}s --warmup 1s "$@"; }
+run() { $bench run -q --threads 1 --warmup 1s "$@"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for port in 7811 7812 7813; do
     case $port in 7811) name="corekv before";; 7812) name="corekv after";; *) name=redis-server;; esac
     echo "== $name: MSET of 10 keys, 50 connections, pipeline 1"
-    run -p $port --command "$mset" --connections 50
+    run -p $port --command "$mset" --connections 50 --duration ${secs}s
     echo "== $name: MGET of 10 keys, 10 connections, pipeline 16"
-    run -p $port --command "$mget" --connections 10 --pipeline 16
+    run -p $port --command "$mget" --connections 10 --pipeline 16 --duration ${secs}s
     echo "== $name: 3-key EVALSHA across shards, 50 connections"
-    run -p $port --command "$eval3" --connections 50 --keys 10000
+    run -p $port --command "$eval3" --connections 50 --keys 10000 --duration ${secs}s
     echo "== $name: GET/SET 1:10 alone, 50 connections"
-    run -p $port --ratio 1:10 --connections 50 --fill
+    run -p $port --ratio 1:10 --connections 50 --fill --duration ${secs}s
     echo "== $name: GET/SET 1:10 with MSET and EVAL alongside (10 more connections)"
     run -p $port --command "$mset" --command "$eval3" --connections 10 --duration $((secs + 3))s >/dev/null &
     side=$!
-    run -p $port --ratio 1:10 --connections 50
+    run -p $port --ratio 1:10 --connections 50 --duration ${secs}s
     wait $side
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
