@@ -263,7 +263,13 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
                     let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
                     let (from, to) = (&accounts[i], &accounts[j]);
                     let n = rng.gen_range(1..50).to_string();
-                    match rng.gen_range(0..6) {
+                    match rng.gen_range(0..7) {
+                        6 => {
+                            // A script moving value between declared keys on both shards.
+                            let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
+                                          return redis.call('incrby', KEYS[2], ARGV[1])";
+                            let _: i64 = q(&mut c, &["EVAL", script, "2", from, to, &n]);
+                        }
                         5 => {
                             // A script inside MULTI moving value across shards, one of its
                             // keys undeclared.
