@@ -518,7 +518,7 @@ fn blmove_across_shards_served_on_wake_up_is_atomic() {
         let (src, dst, pushed) = (src.clone(), dst.clone(), pushed.clone());
         move |c: &mut Connection| {
             // One writer feeds the source, three wait on it (so they are mostly blocked).
-            if writers.fetch_add(1, Ordering::Relaxed) % 4 == 0 {
+            if writers.fetch_add(1, Ordering::Relaxed).is_multiple_of(4) {
                 for i in 0..300 {
                     let reply = transaction(
                         c,
