@@ -412,7 +412,7 @@ async fn active_expiry(local: Rc<Local>) {
         if crate::blocking::needs_retry(&local) {
             crate::blocking::serve_ready(&local);
         }
-        let more = local.shard.borrow_mut().active_expire(tick / 8);
+        let more = crate::txn::active_expire(&local, tick / 8);
         let more = crate::memory::tick(&local, tick / 8) || more;
         crate::pubsub::keyspace::drain(&local);
         if local.tracking.has_unsettled() {
