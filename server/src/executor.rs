@@ -329,9 +329,11 @@ pub fn reply_settled<T: 'static>(
 /// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
 /// first offered its segment.
 fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKind) {
-    let stream = accepted.bind_to_executor();
+    let mut stream = accepted.bind_to_executor();
     match kind {
         SocketKind::Unix => {
+            // As for TCP (`accept_tcp`); not for shm, whose set-up writes to the socket itself.
+            stream.set_queued_sends(true);
             glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
         }
         SocketKind::Shm => {
