@@ -10,15 +10,15 @@ pub const MAX_REPLY: usize = MAX_VALUE + 16;
 pub const STAT_HITS: u32 = 0;
 pub const STAT_MISSES: u32 = 1;
 
-/// `struct fc_conn`, seen through the mmap as atomics: the BPF programs update `passed` and
-/// `kernel_bytes`, corekv `done` and `blocked`.
+/// `struct fc_conn`, seen through the mmap as atomics: the BPF programs update `passed`,
+/// `kernel_bytes` and `lag`, corekv `done` and `blocked`.
 #[repr(C)]
 pub struct SharedConn {
     pub passed: AtomicU64,
     pub done: AtomicU64,
     pub kernel_bytes: AtomicU64,
     pub blocked: AtomicU32,
-    pub pad: u32,
+    pub lag: AtomicU32,
 }
 
 /// `struct fc_key`: length plus zero-padded bytes (hash maps compare the whole key).

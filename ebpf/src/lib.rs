@@ -182,6 +182,7 @@ impl FrontCache {
         shared.passed.store(0, Ordering::Relaxed);
         shared.done.store(0, Ordering::Relaxed);
         shared.kernel_bytes.store(0, Ordering::Relaxed);
+        shared.lag.store(0, Ordering::Relaxed);
         shared.blocked.store(blocked, Ordering::Release);
         let joined = lock(&self.slots)
             .insert(cookie, slot, 0)
