@@ -192,7 +192,10 @@ fn shorter_answers_are_paid_back_with_padding() {
         client.write_all(&get("hot")).unwrap();
         assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
     }
-    assert!(readable(fd), "TCP counts the unanswered request bytes as unread");
+    assert!(
+        readable(fd),
+        "TCP counts the unanswered request bytes as unread"
+    );
 
     let lag = 3 * (get("hot").len() - 7);
     client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();

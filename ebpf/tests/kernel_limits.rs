@@ -63,7 +63,8 @@ impl Probe {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         for s in [&client, &server] {
-            s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
         }
         sockets.set(0, &server.as_raw_fd(), 0).unwrap();
         Some(Probe {
@@ -109,7 +110,9 @@ fn x(n: usize) -> Vec<u8> {
 #[test]
 fn same_length_replies_work() {
     for parser in [false, true] {
-        let Some(mut p) = Probe::start(parser, REQUEST.len() as u32) else { return };
+        let Some(mut p) = Probe::start(parser, REQUEST.len() as u32) else {
+            return;
+        };
         for _ in 0..3 {
             assert_eq!(p.round_trip(), x(REQUEST.len()), "parser: {parser}");
         }
@@ -122,12 +125,20 @@ fn same_length_replies_work() {
 /// read. The front cache pays this lag back with padding on the next passed request.
 #[test]
 fn shorter_reply_without_parser_leaves_phantom_bytes() {
-    let Some(mut p) = Probe::start(false, 7) else { return };
+    let Some(mut p) = Probe::start(false, 7) else {
+        return;
+    };
     assert_eq!(p.round_trip(), x(7));
-    assert!(p.readable(), "kernel now accounts the lag properly: drop the padding");
+    assert!(
+        p.readable(),
+        "kernel now accounts the lag properly: drop the padding"
+    );
     let mut buf = [0u8; 64];
     p.server.set_nonblocking(true).unwrap();
-    assert!(p.server.read(&mut buf).is_err(), "readable, yet nothing to read");
+    assert!(
+        p.server.read(&mut buf).is_err(),
+        "readable, yet nothing to read"
+    );
 }
 
 /// Without a parser, a longer reply is sent, but copied_seq moves past what arrived: TCP no
@@ -135,7 +146,9 @@ fn shorter_reply_without_parser_leaves_phantom_bytes() {
 /// stalls). So the front cache never grows a reply.
 #[test]
 fn longer_reply_without_parser_stalls_the_next_request() {
-    let Some(mut p) = Probe::start(false, 100) else { return };
+    let Some(mut p) = Probe::start(false, 100) else {
+        return;
+    };
     assert_eq!(p.round_trip(), x(100));
     p.reply_len.set(0, 0, 0).unwrap(); // pass the next request up unchanged
     let lost = p.round_trip();
@@ -154,14 +167,18 @@ fn longer_reply_without_parser_stalls_the_next_request() {
 /// answered); a longer one is cut to the request's length. So the front cache has no parser.
 #[test]
 fn parser_sends_the_framed_length_not_the_reply() {
-    let Some(mut p) = Probe::start(true, 7) else { return };
+    let Some(mut p) = Probe::start(true, 7) else {
+        return;
+    };
     assert_eq!(p.round_trip(), x(7));
     assert!(
         p.round_trip().is_empty(),
         "kernel now sends a shorter rewritten message and goes on: a parser can frame GETs"
     );
 
-    let Some(mut p) = Probe::start(true, 100) else { return };
+    let Some(mut p) = Probe::start(true, 100) else {
+        return;
+    };
     assert_eq!(
         p.round_trip(),
         x(REQUEST.len()),
