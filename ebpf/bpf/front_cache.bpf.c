@@ -62,6 +62,17 @@ struct {
 	__type(value, struct fc_entry);
 } fc_cache SEC(".maps");
 
+// One generation counter per cache slot, bumped by corekv through an mmap to invalidate the
+// entry filled at that slot: a plain memory write, no system call. The entry itself is
+// deleted from fc_cache later, in batches (an entry whose generation moved is never served).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024); // set by the loader: ebpf-front-cache-max-entries, rounded up
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} fc_gens SEC(".maps");
+
 // [0] = hits, [1] = misses (a cacheable GET that was not answered from the map).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -209,7 +220,10 @@ int fc_verdict(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, off, key.bytes, klen) < 0)
 		return pass(skb, c, len, 1);
 	struct fc_entry *e = bpf_map_lookup_elem(&fc_cache, &key);
-	if (!e || (e->expire_ns && bpf_ktime_get_ns() >= e->expire_ns)) {
+	__u32 slot = e ? e->slot : 0;
+	__u64 *gen = e ? bpf_map_lookup_elem(&fc_gens, &slot) : 0;
+	if (!e || !gen || READ_ONCE_U64(*gen) != e->gen ||
+	    (e->expire_ns && bpf_ktime_get_ns() >= e->expire_ns)) {
 		count(FC_STAT_MISSES);
 		return pass(skb, c, len, 1);
 	}

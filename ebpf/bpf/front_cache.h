@@ -33,10 +33,10 @@ struct fc_key {
 };
 
 struct fc_entry {
-	__u64 version;   // the shard's write counter when filled
+	__u64 gen;       // fc_gens[slot] when filled: valid while it still holds this value
 	__u64 expire_ns; // CLOCK_MONOTONIC deadline, 0 = no expiry
 	__u32 reply_len;
-	__u32 pad;
+	__u32 slot;      // the entry's generation counter in fc_gens
 	__u8 reply[FC_MAX_REPLY]; // the encoded RESP bulk string reply
 };
 

@@ -2,72 +2,11 @@
 //! socket queries that keep user-space and kernel replies in order.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use aya::maps::MapData;
-
-use crate::layout::{SharedConn, MAX_CONNS};
 use crate::FrontCache;
-
-/// The mmapped `fc_conns` array (BPF_F_MMAPABLE): corekv's stores there are plain memory
-/// writes the programs see, no system call.
-pub(crate) struct Area {
-    base: *mut SharedConn,
-    len: usize,
-    _map: MapData,
-}
-
-// SAFETY: the mapping is shared memory accessed only through atomics (`SharedConn`); the
-// pointer stays valid until `Area` is dropped.
-unsafe impl Send for Area {}
-// SAFETY: as above.
-unsafe impl Sync for Area {}
-
-impl Area {
-    pub(crate) fn map(map: MapData) -> io::Result<Area> {
-        let len = MAX_CONNS as usize * std::mem::size_of::<SharedConn>();
-        let fd = map.fd().as_fd().as_raw_fd();
-        // SAFETY: maps `len` bytes of an mmapable array map of exactly that size; the result
-        // is checked before use and unmapped in Drop.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Area {
-            base: base.cast(),
-            len,
-            _map: map,
-        })
-    }
-
-    pub(crate) fn slot(&self, slot: u32) -> &SharedConn {
-        assert!(slot < MAX_CONNS);
-        // SAFETY: slot < MAX_CONNS keeps the pointer inside the mapping, which lives as long
-        // as `self`; SharedConn is all atomics, so shared access is sound.
-        unsafe { &*self.base.add(slot as usize) }
-    }
-}
-
-impl Drop for Area {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region mapped in `Area::map`; no reference into it
-        // outlives `self` (connections hold the `FrontCache` alive).
-        unsafe {
-            libc::munmap(self.base.cast(), self.len);
-        }
-    }
-}
 
 /// One connection's place in the sockmap and its ordering counters.
 pub struct Conn {

@@ -79,15 +79,46 @@ fn cached_get_is_answered_in_kernel_and_misses_pass() {
     conn.publish(both.len() as u64, 0);
     assert_eq!(read_exact(&mut client, 17), b"$-1\r\n$6\r\nvalue!\r\n");
 
-    // Kernel answers again once idle; after invalidation the GET passes.
+    // Kernel answers again once idle; once the slot is revoked the GET passes, though the
+    // dead entry is still in the map.
     client.write_all(&get("hot")).unwrap();
     assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
-    cache.invalidate(b"hot");
+    cache.revoke(1);
+    assert_eq!(cache.stats().entries, 0);
     client.write_all(&get("hot")).unwrap();
     let lag = get("hot").len() - 12;
     let mut padded = vec![b'\n'; lag];
     padded.extend(get("hot"));
     assert_eq!(read_exact(&mut server, padded.len()), padded);
+    server.write_all(b"$-1\r\n").unwrap();
+    let mut read = both.len() as u64 + padded.len() as u64;
+    conn.publish(read, 0);
+    assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
+
+    // A refill at the same slot waits for the dead entry's removal, then serves again.
+    assert!(
+        !cache.fill(b"hot", b"new!", 1, 0),
+        "the dead entry is still there"
+    );
+    cache.remove([&b"hot"[..], &b"never-cached"[..]]);
+    assert!(cache.fill(b"hot", b"new!", 1, 0));
+    client.write_all(&get("hot")).unwrap();
+    assert_eq!(read_exact(&mut client, 10), b"$4\r\nnew!\r\n");
+
+    // Revocation is per slot: another key's entry at another slot keeps being served.
+    assert!(cache.fill(b"other", b"o", 2, 0));
+    cache.revoke(1);
+    client.write_all(&get("other")).unwrap();
+    assert_eq!(read_exact(&mut client, 7), b"$1\r\no\r\n");
+    client.write_all(&get("hot")).unwrap();
+    let lag = (get("hot").len() - 10) + (get("other").len() - 7);
+    let mut padded = vec![b'\n'; lag];
+    padded.extend(get("hot"));
+    assert_eq!(read_exact(&mut server, padded.len()), padded);
+    read += padded.len() as u64;
+    server.write_all(b"$-1\r\n").unwrap();
+    conn.publish(read, 0);
+    assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
     drop(conn);
 }
 

@@ -73,11 +73,14 @@ pub fn start(config: &Config) -> Option<Arc<FrontCache>> {
     }
 }
 
-/// Gives database 0 of `shard` its front-cache key set; `shards` share `max_entries`.
+/// Gives database 0 of `shard` its front-cache key set; `shards` share `max_entries` (and
+/// the generation slots: shard i has the i-th range).
 pub fn attach_shard(shard: &mut Shard, cache: &Arc<FrontCache>, shards: usize) {
     let s = cache.settings();
+    let per_shard = s.max_entries as usize / shards.max(1);
     let limits = FrontLimits {
-        max_entries: (s.max_entries as usize / shards.max(1)).max(1),
+        first_slot: (shard.id * per_shard) as u32,
+        max_entries: per_shard,
         max_key_bytes: s.max_key_bytes,
         max_value_bytes: s.max_value_bytes,
     };
@@ -90,7 +93,7 @@ pub fn attach_shard(shard: &mut Shard, cache: &Arc<FrontCache>, shards: usize) {
 struct KernelSink(Arc<FrontCache>);
 
 impl KernelCache for KernelSink {
-    fn fill(&self, key: &[u8], value: &[u8], version: u64, expire_at: u64) -> bool {
+    fn fill(&self, key: &[u8], value: &[u8], slot: u32, expire_at: u64) -> bool {
         let expire_ns = if expire_at == 0 {
             0
         } else {
@@ -99,11 +102,15 @@ impl KernelCache for KernelSink {
                 None => return false,
             }
         };
-        self.0.fill(key, value, version, expire_ns)
+        self.0.fill(key, value, slot, expire_ns)
     }
 
-    fn invalidate(&self, key: &[u8]) {
-        self.0.invalidate(key);
+    fn revoke(&self, slot: u32) {
+        self.0.revoke(slot);
+    }
+
+    fn remove(&self, keys: &[bytes::Bytes]) {
+        self.0.remove(keys.iter().map(|k| k.as_ref()));
     }
 }
 
