@@ -69,6 +69,8 @@ pub struct Stats {
     pub fills: u64,
     pub invalidations: u64,
     pub entries: u64,
+    /// Connections in the sockmap.
+    pub connections: u64,
 }
 
 /// The loaded programs and maps, shared by every executor.
@@ -199,6 +201,11 @@ impl FrontCache {
         self.entries.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Whether `key` has an entry in the kernel map (a system call; for sampling).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        Key::new(key).is_some_and(|k| lock(&self.cache).get(&k, 0).is_ok())
+    }
+
     /// Deletes the (revoked) entries of `keys` from the map, in one system call.
     pub fn remove<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) {
         let batch: Vec<Key> = keys.into_iter().filter_map(Key::new).collect();
@@ -220,6 +227,7 @@ impl FrontCache {
             fills: self.fills.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             entries: self.entries.load(Ordering::Relaxed),
+            connections: u64::from(MAX_CONNS) - lock(&self.free_slots).len() as u64,
         }
     }
 

@@ -155,30 +155,89 @@ pub fn note_read(shard: &mut Shard, db: usize, id: usize, args: &[bytes::Bytes],
     }
 }
 
-/// A TCP connection's place in the front cache.
+/// A TCP connection's place in the front cache: joined (its socket in the sockmap), or
+/// still sampling its GETs to decide whether joining pays (see [`observe`]).
 pub struct KernelConn {
-    conn: Conn,
+    cache: Arc<FrontCache>,
     fd: i32,
+    joined: Option<Conn>,
+    sampler: Sampler,
 }
 
-/// Joins a new TCP connection to the front cache, if it runs.
+/// One GET in this many is looked up in the kernel cache while a connection samples.
+const SAMPLE_EVERY: u32 = 32;
+/// Samples per verdict; a connection joins when at least half of them were cached keys.
+const SAMPLES: u8 = 16;
+
+/// How many of a connection's sampled GETs found their key in the kernel cache. Every
+/// request of a joined connection pays for the sockmap path (the verdict program, a message
+/// per packet), so a connection joins only once its GETs would mostly be answered there:
+/// one whose reads miss the cache (a write-heavy or cold-key client) stays on the plain path.
+#[derive(Default)]
+struct Sampler {
+    gets: u32,
+    samples: u8,
+    cached: u8,
+    ready: bool,
+}
+
+/// Registers a new TCP connection with the front cache, if it runs. With `join_on_hits`
+/// it joins later, once its GETs show it would be served (see [`Sampler`]); otherwise now.
 pub fn register<T: Transport>(
     cache: Option<&Arc<FrontCache>>,
     transport: &T,
     blocked: u32,
+    join_on_hits: bool,
 ) -> Option<KernelConn> {
     let cache = cache?;
     if transport.kind() != TransportKind::Tcp {
         return None;
     }
-    match cache.register(transport.fd(), blocked) {
-        Ok(conn) => Some(KernelConn {
-            conn,
-            fd: transport.fd(),
-        }),
-        Err(e) => {
-            warn!("connection served without the eBPF front cache: {e}");
-            None
+    let mut k = KernelConn {
+        cache: cache.clone(),
+        fd: transport.fd(),
+        joined: None,
+        sampler: Sampler::default(),
+    };
+    if !join_on_hits {
+        k.join(blocked);
+    }
+    Some(k)
+}
+
+impl KernelConn {
+    fn join(&mut self, blocked: u32) {
+        match self.cache.register(self.fd, blocked) {
+            Ok(conn) => self.joined = Some(conn),
+            Err(e) => warn!("connection served without the eBPF front cache: {e}"),
+        }
+        // Joined, or not possible: sampling is over either way.
+        self.sampler.ready = false;
+        self.sampler.samples = u8::MAX;
+    }
+}
+
+/// Before a batch runs on a connection that has not joined: samples its GETs.
+pub fn observe(kernel: &mut Option<KernelConn>, batch: &[Vec<bytes::Bytes>]) {
+    let Some(k) = kernel else { return };
+    if k.joined.is_some() || k.sampler.samples == u8::MAX {
+        return;
+    }
+    let s = &mut k.sampler;
+    for cmd in batch {
+        if cmd.len() != 2 || !cmd[0].eq_ignore_ascii_case(b"get") {
+            continue;
+        }
+        s.gets += 1;
+        if s.gets % SAMPLE_EVERY != 0 {
+            continue;
+        }
+        s.samples += 1;
+        s.cached += u8::from(k.cache.contains(&cmd[1]));
+        if s.samples == SAMPLES {
+            s.ready = s.cached * 2 >= SAMPLES;
+            s.samples = 0;
+            s.cached = 0;
         }
     }
 }
@@ -237,20 +296,25 @@ pub async fn flush<T: Transport>(
     kernel: &mut Option<KernelConn>,
     io: &mut ClientIo<T>,
 ) -> std::io::Result<()> {
-    if let Some(k) = kernel {
+    if let Some(KernelConn {
+        joined: Some(conn),
+        fd,
+        ..
+    }) = kernel
+    {
         if io.out.is_empty() {
             return Ok(());
         }
-        if k.conn.kernel_answered_since_check() {
+        if conn.kernel_answered_since_check() {
             // The kernel's worker usually sends within microseconds, but on a busy machine it
             // can wait for its CPU: back off (20 us doubling to 1 ms) instead of polling.
             let mut pause = Duration::from_micros(20);
-            while !k.conn.kernel_replies_sent(io.bytes_written()) {
+            while !conn.kernel_replies_sent(io.bytes_written()) {
                 glommio::timer::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(1));
             }
         }
-        let sent = send_now(k.fd, &io.out);
+        let sent = send_now(*fd, &io.out);
         io.mark_written(sent);
     }
     io.flush().await
@@ -273,13 +337,19 @@ fn send_now(fd: i32, data: &[u8]) -> usize {
 }
 
 /// After the replies were written: when every byte read has been answered, lets the kernel
-/// answer this connection's next request.
+/// answer this connection's next request (joining the connection first when its sampled GETs
+/// said so: at this point nothing is owed to the client, so nothing can be overtaken).
 pub fn publish_idle<T: Transport>(s: &mut Session, io: &ClientIo<T>, batch_empty: bool) {
+    if s.kernel.is_none() || !batch_empty || io.query_buffer_len() != 0 {
+        return;
+    }
     let blocks = s.kernel_bypass_blocks();
-    if let Some(k) = &mut s.kernel {
-        if batch_empty && io.query_buffer_len() == 0 {
-            k.conn.publish(io.bytes_read(), blocks);
-        }
+    let Some(k) = &mut s.kernel else { return };
+    if k.joined.is_none() && k.sampler.ready {
+        k.join(blocks);
+    }
+    if let Some(conn) = &mut k.joined {
+        conn.publish(io.bytes_read(), blocks);
     }
 }
 
@@ -288,12 +358,13 @@ pub fn info(cache: Option<&Arc<FrontCache>>, out: &mut String) {
     let stats = cache.map(|c| c.stats()).unwrap_or_default();
     let _ = write!(
         out,
-        "# Ebpf\r\nebpf_front_cache_enabled:{}\r\nebpf_front_cache_hits:{}\r\nebpf_front_cache_misses:{}\r\nebpf_front_cache_fills:{}\r\nebpf_front_cache_invalidations:{}\r\nebpf_front_cache_entries:{}\r\n",
+        "# Ebpf\r\nebpf_front_cache_enabled:{}\r\nebpf_front_cache_hits:{}\r\nebpf_front_cache_misses:{}\r\nebpf_front_cache_fills:{}\r\nebpf_front_cache_invalidations:{}\r\nebpf_front_cache_entries:{}\r\nebpf_front_cache_connections:{}\r\n",
         u8::from(cache.is_some()),
         stats.hits,
         stats.misses,
         stats.fills,
         stats.invalidations,
         stats.entries,
+        stats.connections,
     );
 }

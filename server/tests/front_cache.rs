@@ -25,8 +25,18 @@ fn is_root() -> bool {
     root
 }
 
+/// Every connection joins the kernel path at accept (`--ebpf-front-cache-join-on-hits no`),
+/// so each test controls what the kernel may answer; `connections_join_once_their_gets_hit`
+/// covers the default.
+const CACHE_ON: [&str; 4] = [
+    "--ebpf-front-cache",
+    "yes",
+    "--ebpf-front-cache-join-on-hits",
+    "no",
+];
+
 fn cached_server(cores: usize, extra: &[&str]) -> Server {
-    let mut args = vec!["--ebpf-front-cache", "yes"];
+    let mut args = CACHE_ON.to_vec();
     args.extend_from_slice(extra);
     let server = Server::corekv(cores, &args);
     let mut con = server.client();
@@ -215,7 +225,7 @@ fn the_kernel_never_answers_blocked_connections() {
     if !is_root() {
         return;
     }
-    let server = support::Server::corekv_with_password(1, "secret", &["--ebpf-front-cache", "yes"]);
+    let server = support::Server::corekv_with_password(1, "secret", &CACHE_ON);
     let mut con = server.client();
     q::<()>(&mut con, &["AUTH", "secret"]);
     q::<()>(&mut con, &["SET", "hot", "value"]);
@@ -442,6 +452,41 @@ fn the_kernel_never_answers_a_monitor() {
     // Other clients' commands still reach the monitor.
     q::<()>(&mut con, &["SET", "k", "v"]);
     read_containing(&mut raw, &["\"SET\" \"k\" \"v\""]);
+}
+
+/// By default a connection joins the kernel path only once its sampled GETs (one in 32) are
+/// mostly of cached keys: one reading uncached keys never pays for the sockmap path.
+#[test]
+fn connections_join_once_their_gets_hit() {
+    if !is_root() {
+        return;
+    }
+    let server = Server::corekv(1, &["--ebpf-front-cache", "yes"]);
+    let mut con = server.client();
+    let setting: Vec<String> = q(
+        &mut con,
+        &["CONFIG", "GET", "ebpf-front-cache-join-on-hits"],
+    );
+    assert_eq!(setting, ["ebpf-front-cache-join-on-hits", "yes"]);
+    q::<()>(&mut con, &["SET", "hot", "value"]);
+    warm(&mut con, "hot");
+    assert_eq!(info(&mut con)["ebpf_front_cache_connections"], 0);
+
+    // 16 samples of uncached keys: this connection stays out.
+    let mut cold = server.client();
+    for i in 0..32 * 16 {
+        let _: Option<String> = q(&mut cold, &["GET", &format!("cold:{i}")]);
+    }
+    assert_eq!(info(&mut con)["ebpf_front_cache_connections"], 0);
+
+    // 16 samples of a cached key: this one joins, and the kernel answers it from then on.
+    let mut raw = server.raw();
+    for _ in 0..32 * 16 {
+        raw.write_all(&resp(&["GET", "hot"])).unwrap();
+        read_exactly(&mut raw, b"$5\r\nvalue\r\n");
+    }
+    assert_eq!(info(&mut con)["ebpf_front_cache_connections"], 1);
+    kernel_answers(&mut raw, &mut con);
 }
 
 #[test]
