@@ -487,11 +487,12 @@ mod tests {
         let path = dir.join("c.json");
         std::fs::write(
             &path,
-            r#"{"port": 7000, "ebpf": {"front_cache": {"enabled": true, "max_entries": 10, "max_key_bytes": 20, "max_value_bytes": 30}}}"#,
+            r#"{"port": 7000, "ebpf": {"front_cache": {"enabled": true, "max_entries": 10, "max_key_bytes": 20, "max_value_bytes": 30, "join_on_hits": false}}}"#,
         )
         .unwrap();
         let c = Config::load(Some(&path), Overrides::default()).unwrap();
         assert_eq!(c.ebpf_front_cache, Flag(true));
+        assert_eq!(c.ebpf_front_cache_join_on_hits, Flag(false));
         assert_eq!(c.ebpf_front_cache_max_entries, 10);
         assert_eq!(c.ebpf_front_cache_max_key_bytes, 20);
         assert_eq!(c.ebpf_front_cache_max_value_bytes, 30);
