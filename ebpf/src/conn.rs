@@ -117,13 +117,13 @@ pub(crate) fn socket_cookie(fd: RawFd) -> io::Result<u64> {
     Ok(cookie)
 }
 
-/// `tcp_info.tcpi_bytes_acked` (Linux 4.1+); libc's `tcp_info` predates it.
+/// `tcp_info.tcpi_bytes_acked` and `tcpi_bytes_received` (Linux 4.1+); libc's `tcp_info`
+/// predates them.
 const TCPI_BYTES_ACKED_OFFSET: usize = 120;
+const TCPI_BYTES_RECEIVED_OFFSET: usize = 128;
 
-/// Bytes ever put in the socket's send stream: acknowledged plus still queued (SIOCOUTQ).
-/// Read in that order, an acknowledgement in between can only make the sum smaller, never
-/// claim bytes that are not queued.
-pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
+/// A u64 field of the socket's `tcp_info`.
+fn tcp_info_u64(fd: RawFd, offset: usize) -> io::Result<u64> {
     let mut info = [0u8; 256];
     let mut len = info.len() as libc::socklen_t;
     // SAFETY: TCP_INFO writes at most `len` bytes into `info`.
@@ -139,15 +139,28 @@ pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    if (len as usize) < TCPI_BYTES_ACKED_OFFSET + 8 {
-        return Err(io::Error::other("tcp_info without tcpi_bytes_acked"));
+    if (len as usize) < offset + 8 {
+        return Err(io::Error::other("tcp_info too short"));
     }
-    let mut acked = [0u8; 8];
-    acked.copy_from_slice(&info[TCPI_BYTES_ACKED_OFFSET..TCPI_BYTES_ACKED_OFFSET + 8]);
+    let mut field = [0u8; 8];
+    field.copy_from_slice(&info[offset..offset + 8]);
+    Ok(u64::from_ne_bytes(field))
+}
+
+/// Bytes the socket has received in order since it was opened, read or not.
+pub fn received_bytes(fd: RawFd) -> io::Result<u64> {
+    tcp_info_u64(fd, TCPI_BYTES_RECEIVED_OFFSET)
+}
+
+/// Bytes ever put in the socket's send stream: acknowledged plus still queued (SIOCOUTQ).
+/// Read in that order, an acknowledgement in between can only make the sum smaller, never
+/// claim bytes that are not queued.
+pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
+    let acked = tcp_info_u64(fd, TCPI_BYTES_ACKED_OFFSET)?;
     let mut outq: libc::c_int = 0;
     // SAFETY: SIOCOUTQ writes one int.
     if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(u64::from_ne_bytes(acked) + outq.max(0) as u64)
+    Ok(acked + outq.max(0) as u64)
 }

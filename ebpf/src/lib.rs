@@ -19,7 +19,7 @@ use aya::maps::{HashMap, Map, MapData, PerCpuArray, SockMap};
 use aya::programs::SkSkb;
 use aya::{include_bytes_aligned, Ebpf, EbpfLoader};
 
-pub use conn::{queued_bytes, Conn};
+pub use conn::{queued_bytes, received_bytes, Conn};
 use layout::{Entry, Key, SharedConn, MAX_CONNS, STAT_HITS, STAT_MISSES};
 pub use layout::{MAX_KEY, MAX_VALUE};
 use shared::SharedArray;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use corekv_ebpf::{Conn, FrontCache, Settings};
+use corekv_ebpf::{received_bytes, Conn, FrontCache, Settings};
 use corekv_net::{ClientIo, Reply, Transport, TransportKind};
 use corekv_shard::front::{FrontKeys, FrontLimits, KernelCache};
 use corekv_shard::Shard;
@@ -42,6 +42,10 @@ pub enum BypassBlock {
     Monitor = 1 << 5,
     /// On a database other than 0, the only one cached.
     OtherDb = 1 << 6,
+    /// Just joined: bytes that arrived before the socket joined the sockmap may still be
+    /// unread, and corekv may read them without the program counting them; until corekv has
+    /// read every byte the socket received, a later request must not be answered first.
+    Joining = 1 << 7,
 }
 
 /// Loads the front cache when the config asks for it. When the kernel, privileges or locked
@@ -161,6 +165,9 @@ pub struct KernelConn {
     cache: Arc<FrontCache>,
     fd: i32,
     joined: Option<Conn>,
+    /// Joined, and corekv has since read every byte the socket received (see
+    /// [`BypassBlock::Joining`]).
+    settled: bool,
     sampler: Sampler,
 }
 
@@ -197,23 +204,44 @@ pub fn register<T: Transport>(
         cache: cache.clone(),
         fd: transport.fd(),
         joined: None,
+        settled: false,
         sampler: Sampler::default(),
     };
     if !join_on_hits {
-        k.join(blocked);
+        k.join(0, blocked);
     }
     Some(k)
 }
 
 impl KernelConn {
-    fn join(&mut self, blocked: u32) {
-        match self.cache.register(self.fd, blocked) {
+    /// Joins the sockmap at a moment corekv owes the client nothing, having read `read`
+    /// bytes; kernel answers stay blocked until it has read every byte the socket received.
+    fn join(&mut self, read: u64, blocked: u32) {
+        match self
+            .cache
+            .register(self.fd, blocked | BypassBlock::Joining as u32)
+        {
             Ok(conn) => self.joined = Some(conn),
             Err(e) => warn!("connection served without the eBPF front cache: {e}"),
         }
         // Joined, or not possible: sampling is over either way.
         self.sampler.ready = false;
         self.sampler.samples = u8::MAX;
+        self.settle(read, blocked);
+    }
+
+    /// Publishes that corekv has answered the `read` bytes it read. [`BypassBlock::Joining`]
+    /// stays set until every byte the socket received has been read: checked after joining,
+    /// so any later byte arrives through the program.
+    fn settle(&mut self, read: u64, mut blocked: u32) {
+        let Some(conn) = &mut self.joined else { return };
+        if !self.settled {
+            self.settled = received_bytes(self.fd).is_ok_and(|n| n == read);
+        }
+        if !self.settled {
+            blocked |= BypassBlock::Joining as u32;
+        }
+        conn.publish(read, blocked);
     }
 }
 
@@ -346,10 +374,9 @@ pub fn publish_idle<T: Transport>(s: &mut Session, io: &ClientIo<T>, batch_empty
     let blocks = s.kernel_bypass_blocks();
     let Some(k) = &mut s.kernel else { return };
     if k.joined.is_none() && k.sampler.ready {
-        k.join(blocks);
-    }
-    if let Some(conn) = &mut k.joined {
-        conn.publish(io.bytes_read(), blocks);
+        k.join(io.bytes_read(), blocks);
+    } else {
+        k.settle(io.bytes_read(), blocks);
     }
 }
 
