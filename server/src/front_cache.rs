@@ -172,9 +172,9 @@ pub struct KernelConn {
 }
 
 /// One GET in this many is looked up in the kernel cache while a connection samples.
-const SAMPLE_EVERY: u32 = 32;
+const SAMPLE_EVERY: u32 = 16;
 /// Samples per verdict; a connection joins when at least half of them were cached keys.
-const SAMPLES: u8 = 16;
+const SAMPLES: u8 = 8;
 
 /// How many of a connection's sampled GETs found their key in the kernel cache. Every
 /// request of a joined connection pays for the sockmap path (the verdict program, a message

@@ -454,7 +454,7 @@ fn the_kernel_never_answers_a_monitor() {
     read_containing(&mut raw, &["\"SET\" \"k\" \"v\""]);
 }
 
-/// By default a connection joins the kernel path only once its sampled GETs (one in 32) are
+/// By default a connection joins the kernel path only once its sampled GETs (one in 16) are
 /// mostly of cached keys: one reading uncached keys never pays for the sockmap path.
 #[test]
 fn connections_join_once_their_gets_hit() {
@@ -472,16 +472,16 @@ fn connections_join_once_their_gets_hit() {
     warm(&mut con, "hot");
     assert_eq!(info(&mut con)["ebpf_front_cache_connections"], 0);
 
-    // 16 samples of uncached keys: this connection stays out.
+    // Eight samples (16 GETs each) of uncached keys, twice: this connection stays out.
     let mut cold = server.client();
-    for i in 0..32 * 16 {
+    for i in 0..16 * 8 * 2 {
         let _: Option<String> = q(&mut cold, &["GET", &format!("cold:{i}")]);
     }
     assert_eq!(info(&mut con)["ebpf_front_cache_connections"], 0);
 
-    // 16 samples of a cached key: this one joins, and the kernel answers it from then on.
+    // Eight samples of a cached key: this one joins, and the kernel answers it from then on.
     let mut raw = server.raw();
-    for _ in 0..32 * 16 {
+    for _ in 0..16 * 8 {
         raw.write_all(&resp(&["GET", "hot"])).unwrap();
         read_exactly(&mut raw, b"$5\r\nvalue\r\n");
     }

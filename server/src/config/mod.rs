@@ -191,7 +191,7 @@ settings! {
     ebpf_front_cache_max_key_bytes: "ebpf-front-cache-max-key-bytes", usize = 64, false;
     /// Longest value the front cache holds (at most 4096).
     ebpf_front_cache_max_value_bytes: "ebpf-front-cache-max-value-bytes", usize = 1024, false;
-    /// A TCP connection joins the kernel path only once half of its sampled GETs (one in 32)
+    /// A TCP connection joins the kernel path only once half of its sampled GETs (one in 16)
     /// are of cached keys; `no` joins every connection at accept.
     ebpf_front_cache_join_on_hits: "ebpf-front-cache-join-on-hits", Flag = Flag(true), false;
 }
