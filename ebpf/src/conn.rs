@@ -14,7 +14,7 @@ pub struct Conn {
     slot: u32,
     cookie: u64,
     fd: RawFd,
-    /// Bytes the socket's send queue held when it joined (normally 0).
+    /// Bytes in the socket's send stream not counted in corekv's `written` (normally 0).
     baseline: u64,
     /// Kernel reply bytes known to be in the socket's send queue already.
     kernel_seen: u64,

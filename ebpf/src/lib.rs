@@ -231,9 +231,15 @@ impl FrontCache {
         }
     }
 
-    /// Adds an accepted TCP socket to the sockmap, with kernel answers blocked for `blocked`
-    /// reasons until [`Conn::publish`] says otherwise.
-    pub fn register(self: &std::sync::Arc<Self>, fd: RawFd, blocked: u32) -> Result<Conn, Error> {
+    /// Adds a TCP socket to the sockmap, with kernel answers blocked for `blocked` reasons
+    /// until [`Conn::publish`] says otherwise. `written`: the bytes corekv has written to it
+    /// so far (a connection may join after it has been serving for a while).
+    pub fn register(
+        self: &std::sync::Arc<Self>,
+        fd: RawFd,
+        blocked: u32,
+        written: u64,
+    ) -> Result<Conn, Error> {
         let cookie = conn::socket_cookie(fd).map_err(Error::Socket)?;
         let slot = lock(&self.free_slots).pop().ok_or(Error::NoSlot)?;
         let shared = self.conns.get(slot);
@@ -249,7 +255,8 @@ impl FrontCache {
             self.release(slot, cookie);
             return Err(e.into());
         }
-        let baseline = queued_bytes(fd).unwrap_or(0);
+        // Bytes in the send stream that corekv's own count of written bytes does not cover.
+        let baseline = queued_bytes(fd).unwrap_or(0).saturating_sub(written);
         Ok(Conn::new(self.clone(), slot, cookie, fd, baseline))
     }
 

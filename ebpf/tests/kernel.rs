@@ -52,7 +52,7 @@ fn cached_get_is_answered_in_kernel_and_misses_pass() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
 
@@ -130,7 +130,7 @@ fn bytes_queued_before_joining_do_not_stall_the_connection() {
     client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"k", b"v", 1, 0));
     assert_eq!(read_exact(&mut server, 14), b"*1\r\n$4\r\nPING\r\n");
@@ -148,7 +148,7 @@ fn kernel_and_user_space_replies_alternate() {
     server.set_nodelay(true).unwrap();
     client.set_nodelay(true).unwrap();
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
     let (mut read, mut written) = (0u64, 0u64);
@@ -184,7 +184,7 @@ fn replies_longer_than_their_request_are_left_to_user_space() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
     let _conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     // GET k is 20 bytes: a 13-byte value (20-byte reply) fits, a 14-byte one does not.
     assert!(cache.fill(b"k", &[b'x'; 13], 1, 0));
@@ -216,7 +216,7 @@ fn shorter_answers_are_paid_back_with_padding() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&server);
-    let mut conn = cache.register(fd, 0).unwrap();
+    let mut conn = cache.register(fd, 0, 0).unwrap();
     assert!(cache.fill(b"hot", b"v", 1, 0));
     assert!(!readable(fd));
     for _ in 0..3 {

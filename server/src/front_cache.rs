@@ -208,18 +208,19 @@ pub fn register<T: Transport>(
         sampler: Sampler::default(),
     };
     if !join_on_hits {
-        k.join(0, blocked);
+        k.join(0, 0, blocked);
     }
     Some(k)
 }
 
 impl KernelConn {
     /// Joins the sockmap at a moment corekv owes the client nothing, having read `read`
-    /// bytes; kernel answers stay blocked until it has read every byte the socket received.
-    fn join(&mut self, read: u64, blocked: u32) {
+    /// and written `written` bytes; kernel answers stay blocked until it has read every byte
+    /// the socket received.
+    fn join(&mut self, read: u64, written: u64, blocked: u32) {
         match self
             .cache
-            .register(self.fd, blocked | BypassBlock::Joining as u32)
+            .register(self.fd, blocked | BypassBlock::Joining as u32, written)
         {
             Ok(conn) => self.joined = Some(conn),
             Err(e) => warn!("connection served without the eBPF front cache: {e}"),
@@ -374,7 +375,7 @@ pub fn publish_idle<T: Transport>(s: &mut Session, io: &ClientIo<T>, batch_empty
     let blocks = s.kernel_bypass_blocks();
     let Some(k) = &mut s.kernel else { return };
     if k.joined.is_none() && k.sampler.ready {
-        k.join(io.bytes_read(), blocks);
+        k.join(io.bytes_read(), io.bytes_written(), blocks);
     } else {
         k.settle(io.bytes_read(), blocks);
     }
