@@ -20,10 +20,10 @@ for mode in off on; do
     bench=$!
     sleep 4
     echo "cache $mode:"
-    perf stat -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_io_uring_enter \
+    perf stat -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_bpf \
         -p "$server" -- sleep 3 2>&1 | grep sys_enter
     wait "$bench"
-    redis-cli -p "$PORT" info ebpf | tr -d '\r' | grep -E 'hits|fills|invalidations' || true
+    redis-cli -p "$PORT" info ebpf | tr -d "\r" | grep -E "hits|fills|invalidations|connections" || true
     kill "$server"
     wait "$server" 2>/dev/null || true
 done
