@@ -289,6 +289,7 @@ impl Db {
         samples: usize,
         now_ms: u64,
         rng: &mut impl Rng,
+        keep: &dyn Fn(&[u8]) -> bool,
     ) -> (usize, usize) {
         let mut expired = 0;
         let sampled = samples.min(self.volatile.len());
@@ -297,7 +298,7 @@ impl Db {
             let Some(key) = self.volatile.get_index(idx).cloned() else {
                 break;
             };
-            if self.expire_if_due(&key, now_ms) {
+            if !keep(&key) && self.expire_if_due(&key, now_ms) {
                 expired += 1;
             }
             if self.volatile.is_empty() {
