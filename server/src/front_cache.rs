@@ -320,7 +320,8 @@ impl Session {
 /// connection's next request only once corekv publishes that it wrote these, and a client
 /// sends its next request as soon as it has the reply, so the publication must follow the
 /// write at once rather than after the executor reaps an io_uring completion. Whatever the
-/// socket does not take at once goes through the transport as usual.
+/// socket does not take at once goes through the transport, and is waited for (TCP
+/// transports queue sends) before the publication can happen.
 pub async fn flush<T: Transport>(
     kernel: &mut Option<KernelConn>,
     io: &mut ClientIo<T>,
@@ -345,6 +346,12 @@ pub async fn flush<T: Transport>(
         }
         let sent = send_now(*fd, &io.out);
         io.mark_written(sent);
+        if !io.out.is_empty() {
+            // The socket was full: the transport queues the rest (queued sends), and the
+            // kernel may answer again once this returns, so wait until it has left.
+            io.flush().await?;
+            return io.finish().await;
+        }
     }
     io.flush().await
 }

@@ -291,6 +291,35 @@ fn kernel_answers(raw: &mut TcpStream, con: &mut Connection) {
     panic!("the kernel never answered");
 }
 
+/// A reply too big for the socket leaves in pieces (the rest queued by the transport); a GET
+/// the client sends meanwhile is not answered by the kernel, and comes after the reply.
+#[test]
+fn a_partly_sent_reply_is_not_overtaken() {
+    if !is_root() {
+        return;
+    }
+    let (_server, mut con, mut raw) = hot_server();
+    let big = "x".repeat(4 << 20);
+    q::<()>(&mut con, &["SET", "big", &big]);
+    let hits = info(&mut con)["ebpf_front_cache_hits"];
+    raw.write_all(&resp(&["GET", "big"])).unwrap();
+    // corekv fills the socket and queues the rest while the client does not read.
+    std::thread::sleep(Duration::from_millis(100));
+    raw.write_all(&resp(&["GET", "hot"])).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut expect = format!("${}\r\n{big}\r\n", big.len()).into_bytes();
+    expect.extend_from_slice(b"$5\r\nvalue\r\n");
+    let mut got = vec![0; expect.len()];
+    raw.read_exact(&mut got).unwrap();
+    assert!(got == expect, "replies out of order");
+    assert_eq!(
+        info(&mut con)["ebpf_front_cache_hits"],
+        hits,
+        "the kernel answers only once the whole reply has left"
+    );
+    kernel_answers(&mut raw, &mut con);
+}
+
 /// A server with `hot` = `value` in the front cache, a client, and a raw connection on which
 /// the kernel is shown to answer `GET hot` (so a later missing hit means the block held).
 fn hot_server() -> (Server, Connection, TcpStream) {
