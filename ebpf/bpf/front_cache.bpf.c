@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // corekv's kernel front cache: an sk_skb stream verdict program that answers `GET key` (RESP
-// array form) from a BPF hash map on the same socket, and passes everything else to corekv
-// unchanged. See ARCHITECTURE.md, "eBPF front cache".
+// array form) from a BPF hash map on the same socket, and passes everything else to corekv.
+// See ARCHITECTURE.md, "eBPF front cache".
 //
 // No stream parser: with one, the psock sends a redirected message using the length the
 // parser framed (strp_msg->full_len), not the rewritten skb's, so a reply of another length
@@ -12,6 +12,15 @@
 // `done` (written by corekv through an mmap) the bytes whose replies corekv has written. The
 // kernel answers only when they are equal: nothing is in flight in user space, and the next
 // byte of the stream starts a request.
+//
+// TCP accounting: a redirected skb advances the socket's copied_seq by its length after the
+// rewrite (tcp_eat_skb), so an answer shorter than its request leaves `lag` bytes that TCP
+// believes are unread: poll() then reports the socket readable with nothing to read, and
+// corekv's reads spin. The next request passed at a request boundary carries `lag` bytes of
+// padding (blank lines, which corekv skips as Redis does) in front, which user space reads,
+// bringing copied_seq level again. An answer longer than its request would push copied_seq
+// past what arrived; TCP then stops waking the socket for the next request (the connection
+// stalls), so replies never grow.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -53,6 +62,17 @@ struct {
 	__type(value, struct fc_entry);
 } fc_cache SEC(".maps");
 
+// One generation counter per cache slot, bumped by corekv through an mmap to invalidate the
+// entry filled at that slot: a plain memory write, no system call. The entry itself is
+// deleted from fc_cache later, in batches (an entry whose generation moved is never served).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024); // set by the loader: ebpf-front-cache-max-entries, rounded up
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} fc_gens SEC(".maps");
+
 // [0] = hits, [1] = misses (a cacheable GET that was not answered from the map).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -89,9 +109,9 @@ static __always_inline int find_conn(struct __sk_buff *skb, struct conn_ref *ref
 
 // The kernel may interpret and answer a request only when user space has answered every byte
 // passed to it and nothing blocks kernel answers on this connection.
-static __always_inline int may_answer(const struct fc_conn *c)
+static __always_inline int idle(const struct fc_conn *c)
 {
-	return READ_ONCE_U64(c->passed) == READ_ONCE_U64(c->done) && READ_ONCE_U32(c->blocked) == 0;
+	return READ_ONCE_U64(c->passed) == READ_ONCE_U64(c->done);
 }
 
 #define GET_PREFIX 14 // "*2\r\n$3\r\nGET\r\n$"
@@ -154,10 +174,27 @@ static __always_inline int frame_get(struct __sk_buff *skb, __u32 *key_off, __u3
 	return total;
 }
 
-static __always_inline int pass(struct fc_conn *c, __u32 len)
+// Blank lines: the padding that makes up for a connection's lag.
+static const char padding[FC_MAX_LAG] = {[0 ... FC_MAX_LAG - 1] = '\n'};
+
+// Hands the skb to user space. At a request boundary (`idle`), a connection's lag is paid
+// back by prepending that many newlines, which user space reads and skips.
+static __always_inline int pass(struct __sk_buff *skb, struct fc_conn *c, __u32 len, int idle)
 {
-	if (c)
-		__sync_fetch_and_add(&c->passed, len);
+	if (!c)
+		return SK_PASS;
+	__u32 lag = READ_ONCE_U32(c->lag);
+	// The same value for lag in 1..=FC_MAX_LAG, in a form the verifier can bound.
+	__u32 n = ((lag - 1) & (FC_MAX_LAG - 1)) + 1;
+	if (idle && lag > 0 && lag <= FC_MAX_LAG && bpf_skb_change_head(skb, n, 0) == 0) {
+		// change_head made the head writable and zeroed the new bytes; storing into it
+		// cannot fail, and the lag is cleared either way (zeros would be read as one bad
+		// inline command rather than leave the socket spinning).
+		bpf_skb_store_bytes(skb, 0, padding, n, 0);
+		c->lag = 0;
+		len += lag;
+	}
+	__sync_fetch_and_add(&c->passed, len);
 	return SK_PASS;
 }
 
@@ -169,34 +206,39 @@ int fc_verdict(struct __sk_buff *skb)
 	if (!find_conn(skb, &ref))
 		return SK_PASS;
 	struct fc_conn *c = ref.conn;
-	if (!may_answer(c))
-		return pass(c, len);
+	int at_boundary = idle(c);
+	if (!at_boundary || READ_ONCE_U32(c->blocked) != 0)
+		return pass(skb, c, len, at_boundary);
 	__u32 off = 0, klen = 0;
 	if (frame_get(skb, &off, &klen) != (int)len)
-		return pass(c, len);
+		return pass(skb, c, len, 1);
 
 	struct fc_key key = {};
 	key.len = klen;
 	if (klen == 0 || klen > FC_MAX_KEY)
-		return pass(c, len);
+		return pass(skb, c, len, 1);
 	if (bpf_skb_load_bytes(skb, off, key.bytes, klen) < 0)
-		return pass(c, len);
+		return pass(skb, c, len, 1);
 	struct fc_entry *e = bpf_map_lookup_elem(&fc_cache, &key);
-	if (!e || (e->expire_ns && bpf_ktime_get_ns() >= e->expire_ns)) {
+	__u32 slot = e ? e->slot : 0;
+	__u64 *gen = e ? bpf_map_lookup_elem(&fc_gens, &slot) : 0;
+	if (!e || !gen || READ_ONCE_U64(*gen) != e->gen ||
+	    (e->expire_ns && bpf_ktime_get_ns() >= e->expire_ns)) {
 		count(FC_STAT_MISSES);
-		return pass(c, len);
+		return pass(skb, c, len, 1);
 	}
-	// Only replies no longer than their request: growing the received skb
-	// (bpf_skb_change_tail past its length) leaves one the psock backlog never transmits on
-	// 6.18, so the client would wait forever. The loader never fills such entries.
+	// Only replies no longer than their request (see the top of this file), and only while
+	// the lag they leave stays within what one passed request can pad.
 	__u32 rlen = e->reply_len;
-	if (rlen == 0 || rlen > FC_MAX_REPLY || rlen > len)
-		return pass(c, len);
+	__u32 lag = READ_ONCE_U32(c->lag);
+	if (rlen == 0 || rlen > FC_MAX_REPLY || rlen > len || lag + (len - rlen) > FC_MAX_LAG)
+		return pass(skb, c, len, 1);
 	if (bpf_skb_change_tail(skb, rlen, 0) < 0)
-		return pass(c, len);
+		return pass(skb, c, len, 1);
 	if (bpf_skb_store_bytes(skb, 0, e->reply, rlen, 0) < 0)
 		return SK_DROP; // the request is already overwritten; cannot happen for a linear skb
 	count(FC_STAT_HITS);
+	c->lag = lag + (len - rlen);
 	__sync_fetch_and_add(&c->kernel_bytes, rlen);
 	return bpf_sk_redirect_map(skb, &fc_sockets, ref.slot, 0);
 }

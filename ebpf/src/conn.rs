@@ -2,72 +2,11 @@
 //! socket queries that keep user-space and kernel replies in order.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use aya::maps::MapData;
-
-use crate::layout::{SharedConn, MAX_CONNS};
 use crate::FrontCache;
-
-/// The mmapped `fc_conns` array (BPF_F_MMAPABLE): corekv's stores there are plain memory
-/// writes the programs see, no system call.
-pub(crate) struct Area {
-    base: *mut SharedConn,
-    len: usize,
-    _map: MapData,
-}
-
-// SAFETY: the mapping is shared memory accessed only through atomics (`SharedConn`); the
-// pointer stays valid until `Area` is dropped.
-unsafe impl Send for Area {}
-// SAFETY: as above.
-unsafe impl Sync for Area {}
-
-impl Area {
-    pub(crate) fn map(map: MapData) -> io::Result<Area> {
-        let len = MAX_CONNS as usize * std::mem::size_of::<SharedConn>();
-        let fd = map.fd().as_fd().as_raw_fd();
-        // SAFETY: maps `len` bytes of an mmapable array map of exactly that size; the result
-        // is checked before use and unmapped in Drop.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Area {
-            base: base.cast(),
-            len,
-            _map: map,
-        })
-    }
-
-    pub(crate) fn slot(&self, slot: u32) -> &SharedConn {
-        assert!(slot < MAX_CONNS);
-        // SAFETY: slot < MAX_CONNS keeps the pointer inside the mapping, which lives as long
-        // as `self`; SharedConn is all atomics, so shared access is sound.
-        unsafe { &*self.base.add(slot as usize) }
-    }
-}
-
-impl Drop for Area {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region mapped in `Area::map`; no reference into it
-        // outlives `self` (connections hold the `FrontCache` alive).
-        unsafe {
-            libc::munmap(self.base.cast(), self.len);
-        }
-    }
-}
 
 /// One connection's place in the sockmap and its ordering counters.
 pub struct Conn {
@@ -75,7 +14,7 @@ pub struct Conn {
     slot: u32,
     cookie: u64,
     fd: RawFd,
-    /// Bytes the socket's send queue held when it joined (normally 0).
+    /// Bytes in the socket's send stream not counted in corekv's `written` (normally 0).
     baseline: u64,
     /// Kernel reply bytes known to be in the socket's send queue already.
     kernel_seen: u64,
@@ -178,13 +117,13 @@ pub(crate) fn socket_cookie(fd: RawFd) -> io::Result<u64> {
     Ok(cookie)
 }
 
-/// `tcp_info.tcpi_bytes_acked` (Linux 4.1+); libc's `tcp_info` predates it.
+/// `tcp_info.tcpi_bytes_acked` and `tcpi_bytes_received` (Linux 4.1+); libc's `tcp_info`
+/// predates them.
 const TCPI_BYTES_ACKED_OFFSET: usize = 120;
+const TCPI_BYTES_RECEIVED_OFFSET: usize = 128;
 
-/// Bytes ever put in the socket's send stream: acknowledged plus still queued (SIOCOUTQ).
-/// Read in that order, an acknowledgement in between can only make the sum smaller, never
-/// claim bytes that are not queued.
-pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
+/// A u64 field of the socket's `tcp_info`.
+fn tcp_info_u64(fd: RawFd, offset: usize) -> io::Result<u64> {
     let mut info = [0u8; 256];
     let mut len = info.len() as libc::socklen_t;
     // SAFETY: TCP_INFO writes at most `len` bytes into `info`.
@@ -200,15 +139,28 @@ pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    if (len as usize) < TCPI_BYTES_ACKED_OFFSET + 8 {
-        return Err(io::Error::other("tcp_info without tcpi_bytes_acked"));
+    if (len as usize) < offset + 8 {
+        return Err(io::Error::other("tcp_info too short"));
     }
-    let mut acked = [0u8; 8];
-    acked.copy_from_slice(&info[TCPI_BYTES_ACKED_OFFSET..TCPI_BYTES_ACKED_OFFSET + 8]);
+    let mut field = [0u8; 8];
+    field.copy_from_slice(&info[offset..offset + 8]);
+    Ok(u64::from_ne_bytes(field))
+}
+
+/// Bytes the socket has received in order since it was opened, read or not.
+pub fn received_bytes(fd: RawFd) -> io::Result<u64> {
+    tcp_info_u64(fd, TCPI_BYTES_RECEIVED_OFFSET)
+}
+
+/// Bytes ever put in the socket's send stream: acknowledged plus still queued (SIOCOUTQ).
+/// Read in that order, an acknowledgement in between can only make the sum smaller, never
+/// claim bytes that are not queued.
+pub fn queued_bytes(fd: RawFd) -> io::Result<u64> {
+    let acked = tcp_info_u64(fd, TCPI_BYTES_ACKED_OFFSET)?;
     let mut outq: libc::c_int = 0;
     // SAFETY: SIOCOUTQ writes one int.
     if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(u64::from_ne_bytes(acked) + outq.max(0) as u64)
+    Ok(acked + outq.max(0) as u64)
 }

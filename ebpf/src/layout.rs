@@ -10,15 +10,15 @@ pub const MAX_REPLY: usize = MAX_VALUE + 16;
 pub const STAT_HITS: u32 = 0;
 pub const STAT_MISSES: u32 = 1;
 
-/// `struct fc_conn`, seen through the mmap as atomics: the BPF programs update `passed` and
-/// `kernel_bytes`, corekv `done` and `blocked`.
+/// `struct fc_conn`, seen through the mmap as atomics: the BPF programs update `passed`,
+/// `kernel_bytes` and `lag`, corekv `done` and `blocked`.
 #[repr(C)]
 pub struct SharedConn {
     pub passed: AtomicU64,
     pub done: AtomicU64,
     pub kernel_bytes: AtomicU64,
     pub blocked: AtomicU32,
-    pub pad: u32,
+    pub lag: AtomicU32,
 }
 
 /// `struct fc_key`: length plus zero-padded bytes (hash maps compare the whole key).
@@ -33,10 +33,10 @@ pub struct Key {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Entry {
-    pub version: u64,
+    pub gen: u64,
     pub expire_ns: u64,
     pub reply_len: u32,
-    pub pad: u32,
+    pub slot: u32,
     pub reply: [u8; MAX_REPLY],
 }
 
@@ -62,16 +62,17 @@ impl Key {
 }
 
 impl Entry {
-    /// An entry answering `GET` with `value` as a RESP bulk string.
-    pub fn new(value: &[u8], version: u64, expire_ns: u64) -> Option<Box<Entry>> {
+    /// An entry answering `GET` with `value` as a RESP bulk string, valid while generation
+    /// counter `slot` holds `gen`.
+    pub fn new(value: &[u8], slot: u32, gen: u64, expire_ns: u64) -> Option<Box<Entry>> {
         if value.len() > MAX_VALUE {
             return None;
         }
         let mut e = Box::new(Entry {
-            version,
+            gen,
             expire_ns,
             reply_len: 0,
-            pad: 0,
+            slot,
             reply: [0; MAX_REPLY],
         });
         // Fills are rare (a key turning hot), so formatting the header allocates.

@@ -52,7 +52,7 @@ fn cached_get_is_answered_in_kernel_and_misses_pass() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
 
@@ -64,24 +64,61 @@ fn cached_get_is_answered_in_kernel_and_misses_pass() {
     assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
     assert_eq!(cache.stats().hits, 2);
 
-    // A miss reaches user space unchanged; until user space publishes it answered, a hit
-    // behind it must wait too.
+    // A miss reaches user space unchanged, behind the padding that makes up for the two
+    // shorter answers (see `shorter_answers_are_paid_back_with_padding`); until user space
+    // publishes it answered, a hit behind it must wait too.
     let miss = get("cold");
+    let lag = 2 * (get("hot").len() - 12);
     client.write_all(&miss).unwrap();
     client.write_all(&get("hot")).unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    let both = read_exact(&mut server, miss.len() + get("hot").len());
-    assert_eq!(&both[..miss.len()], &miss[..]);
+    let both = read_exact(&mut server, lag + miss.len() + get("hot").len());
+    assert_eq!(&both[..lag], vec![b'\n'; lag]);
+    assert_eq!(&both[lag..lag + miss.len()], &miss[..]);
     server.write_all(b"$-1\r\n$6\r\nvalue!\r\n").unwrap();
     conn.publish(both.len() as u64, 0);
     assert_eq!(read_exact(&mut client, 17), b"$-1\r\n$6\r\nvalue!\r\n");
 
-    // Kernel answers again once idle; after invalidation the GET passes.
+    // Kernel answers again once idle; once the slot is revoked the GET passes, though the
+    // dead entry is still in the map.
     client.write_all(&get("hot")).unwrap();
     assert_eq!(read_exact(&mut client, 12), b"$6\r\nvalue!\r\n");
-    cache.invalidate(b"hot");
+    cache.revoke(1);
+    assert_eq!(cache.stats().entries, 0);
     client.write_all(&get("hot")).unwrap();
-    assert_eq!(read_exact(&mut server, get("hot").len()), get("hot"));
+    let lag = get("hot").len() - 12;
+    let mut padded = vec![b'\n'; lag];
+    padded.extend(get("hot"));
+    assert_eq!(read_exact(&mut server, padded.len()), padded);
+    server.write_all(b"$-1\r\n").unwrap();
+    let mut read = both.len() as u64 + padded.len() as u64;
+    conn.publish(read, 0);
+    assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
+
+    // A refill at the same slot waits for the dead entry's removal, then serves again.
+    assert!(
+        !cache.fill(b"hot", b"new!", 1, 0),
+        "the dead entry is still there"
+    );
+    cache.remove([&b"hot"[..], &b"never-cached"[..]]);
+    assert!(cache.fill(b"hot", b"new!", 1, 0));
+    client.write_all(&get("hot")).unwrap();
+    assert_eq!(read_exact(&mut client, 10), b"$4\r\nnew!\r\n");
+
+    // Revocation is per slot: another key's entry at another slot keeps being served.
+    assert!(cache.fill(b"other", b"o", 2, 0));
+    cache.revoke(1);
+    client.write_all(&get("other")).unwrap();
+    assert_eq!(read_exact(&mut client, 7), b"$1\r\no\r\n");
+    client.write_all(&get("hot")).unwrap();
+    let lag = (get("hot").len() - 10) + (get("other").len() - 7);
+    let mut padded = vec![b'\n'; lag];
+    padded.extend(get("hot"));
+    assert_eq!(read_exact(&mut server, padded.len()), padded);
+    read += padded.len() as u64;
+    server.write_all(b"$-1\r\n").unwrap();
+    conn.publish(read, 0);
+    assert_eq!(read_exact(&mut client, 5), b"$-1\r\n");
     drop(conn);
 }
 
@@ -93,7 +130,7 @@ fn bytes_queued_before_joining_do_not_stall_the_connection() {
     client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"k", b"v", 1, 0));
     assert_eq!(read_exact(&mut server, 14), b"*1\r\n$4\r\nPING\r\n");
@@ -111,14 +148,17 @@ fn kernel_and_user_space_replies_alternate() {
     server.set_nodelay(true).unwrap();
     client.set_nodelay(true).unwrap();
     let mut conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     assert!(cache.fill(b"hot", b"value!", 1, 0));
     let (mut read, mut written) = (0u64, 0u64);
     for i in 0..2000 {
-        // A miss answered by "user space" (this thread), then a kernel hit.
+        // A miss answered by "user space" (this thread), then a kernel hit; the miss brings
+        // the padding for the previous hit's shorter reply.
         client.write_all(&get("cold")).unwrap();
-        let req = read_exact(&mut server, get("cold").len());
+        let pad = if i == 0 { 0 } else { get("hot").len() - 12 };
+        let req = read_exact(&mut server, pad + get("cold").len());
+        assert_eq!(req[pad..], get("cold"));
         read += req.len() as u64;
         let mut spins = 0;
         while !conn.kernel_replies_sent(written) {
@@ -144,7 +184,7 @@ fn replies_longer_than_their_request_are_left_to_user_space() {
     let Some(cache) = load() else { return };
     let (mut client, mut server) = pair();
     let _conn = cache
-        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0)
+        .register(std::os::fd::AsRawFd::as_raw_fd(&server), 0, 0)
         .unwrap();
     // GET k is 20 bytes: a 13-byte value (20-byte reply) fits, a 14-byte one does not.
     assert!(cache.fill(b"k", &[b'x'; 13], 1, 0));
@@ -156,4 +196,58 @@ fn replies_longer_than_their_request_are_left_to_user_space() {
     assert_eq!(read_exact(&mut client, reply.len()), reply);
     client.write_all(&get("l")).unwrap();
     assert_eq!(read_exact(&mut server, get("l").len()), get("l"));
+}
+
+fn readable(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one valid pollfd without waiting.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
+/// A kernel answer shorter than its request leaves TCP counting the difference as unread
+/// (the socket polls readable with nothing to read, which would make corekv's reads spin);
+/// the next request passed at a request boundary brings the padding that settles it.
+#[test]
+fn shorter_answers_are_paid_back_with_padding() {
+    let Some(cache) = load() else { return };
+    let (mut client, mut server) = pair();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&server);
+    let mut conn = cache.register(fd, 0, 0).unwrap();
+    assert!(cache.fill(b"hot", b"v", 1, 0));
+    assert!(!readable(fd));
+    for _ in 0..3 {
+        client.write_all(&get("hot")).unwrap();
+        assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
+    }
+    assert!(
+        readable(fd),
+        "TCP counts the unanswered request bytes as unread"
+    );
+
+    let lag = 3 * (get("hot").len() - 7);
+    client.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut expect = vec![b'\n'; lag];
+    expect.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+    assert_eq!(read_exact(&mut server, expect.len()), expect);
+    assert!(!readable(fd), "the padding settled the count");
+    server.write_all(b"+PONG\r\n").unwrap();
+    conn.publish(expect.len() as u64, 0);
+    assert_eq!(read_exact(&mut client, 7), b"+PONG\r\n");
+
+    // Answers stop once the lag would outgrow one padding; that request passes and pays it.
+    let step = get("hot").len() - 7;
+    let answers = 512 / step;
+    for _ in 0..answers {
+        client.write_all(&get("hot")).unwrap();
+        assert_eq!(read_exact(&mut client, 7), b"$1\r\nv\r\n");
+    }
+    client.write_all(&get("hot")).unwrap();
+    let mut expect = vec![b'\n'; answers * step];
+    expect.extend(get("hot"));
+    assert_eq!(read_exact(&mut server, expect.len()), expect);
+    assert!(!readable(fd));
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use corekv_ebpf::{Conn, FrontCache, Settings};
+use corekv_ebpf::{received_bytes, Conn, FrontCache, Settings};
 use corekv_net::{ClientIo, Reply, Transport, TransportKind};
 use corekv_shard::front::{FrontKeys, FrontLimits, KernelCache};
 use corekv_shard::Shard;
@@ -42,6 +42,10 @@ pub enum BypassBlock {
     Monitor = 1 << 5,
     /// On a database other than 0, the only one cached.
     OtherDb = 1 << 6,
+    /// Just joined: bytes that arrived before the socket joined the sockmap may still be
+    /// unread, and corekv may read them without the program counting them; until corekv has
+    /// read every byte the socket received, a later request must not be answered first.
+    Joining = 1 << 7,
 }
 
 /// Loads the front cache when the config asks for it. When the kernel, privileges or locked
@@ -73,11 +77,14 @@ pub fn start(config: &Config) -> Option<Arc<FrontCache>> {
     }
 }
 
-/// Gives database 0 of `shard` its front-cache key set; `shards` share `max_entries`.
+/// Gives database 0 of `shard` its front-cache key set; `shards` share `max_entries` (and
+/// the generation slots: shard i has the i-th range).
 pub fn attach_shard(shard: &mut Shard, cache: &Arc<FrontCache>, shards: usize) {
     let s = cache.settings();
+    let per_shard = s.max_entries as usize / shards.max(1);
     let limits = FrontLimits {
-        max_entries: (s.max_entries as usize / shards.max(1)).max(1),
+        first_slot: (shard.id * per_shard) as u32,
+        max_entries: per_shard,
         max_key_bytes: s.max_key_bytes,
         max_value_bytes: s.max_value_bytes,
     };
@@ -90,7 +97,7 @@ pub fn attach_shard(shard: &mut Shard, cache: &Arc<FrontCache>, shards: usize) {
 struct KernelSink(Arc<FrontCache>);
 
 impl KernelCache for KernelSink {
-    fn fill(&self, key: &[u8], value: &[u8], version: u64, expire_at: u64) -> bool {
+    fn fill(&self, key: &[u8], value: &[u8], slot: u32, expire_at: u64) -> bool {
         let expire_ns = if expire_at == 0 {
             0
         } else {
@@ -99,11 +106,15 @@ impl KernelCache for KernelSink {
                 None => return false,
             }
         };
-        self.0.fill(key, value, version, expire_ns)
+        self.0.fill(key, value, slot, expire_ns)
     }
 
-    fn invalidate(&self, key: &[u8]) {
-        self.0.invalidate(key);
+    fn revoke(&self, slot: u32) {
+        self.0.revoke(slot);
+    }
+
+    fn remove(&self, keys: &[bytes::Bytes]) {
+        self.0.remove(keys.iter().map(|k| k.as_ref()));
     }
 }
 
@@ -148,30 +159,114 @@ pub fn note_read(shard: &mut Shard, db: usize, id: usize, args: &[bytes::Bytes],
     }
 }
 
-/// A TCP connection's place in the front cache.
+/// A TCP connection's place in the front cache: joined (its socket in the sockmap), or
+/// still sampling its GETs to decide whether joining pays (see [`observe`]).
 pub struct KernelConn {
-    conn: Conn,
+    cache: Arc<FrontCache>,
     fd: i32,
+    joined: Option<Conn>,
+    /// Joined, and corekv has since read every byte the socket received (see
+    /// [`BypassBlock::Joining`]).
+    settled: bool,
+    sampler: Sampler,
 }
 
-/// Joins a new TCP connection to the front cache, if it runs.
+/// One GET in this many is looked up in the kernel cache while a connection samples.
+const SAMPLE_EVERY: u32 = 16;
+/// Samples per verdict; a connection joins when at least half of them were cached keys.
+const SAMPLES: u8 = 8;
+
+/// How many of a connection's sampled GETs found their key in the kernel cache. Every
+/// request of a joined connection pays for the sockmap path (the verdict program, a message
+/// per packet), so a connection joins only once its GETs would mostly be answered there:
+/// one whose reads miss the cache (a write-heavy or cold-key client) stays on the plain path.
+#[derive(Default)]
+struct Sampler {
+    gets: u32,
+    samples: u8,
+    cached: u8,
+    ready: bool,
+}
+
+/// Registers a new TCP connection with the front cache, if it runs. With `join_on_hits`
+/// it joins later, once its GETs show it would be served (see [`Sampler`]); otherwise now.
 pub fn register<T: Transport>(
     cache: Option<&Arc<FrontCache>>,
     transport: &T,
     blocked: u32,
+    join_on_hits: bool,
 ) -> Option<KernelConn> {
     let cache = cache?;
     if transport.kind() != TransportKind::Tcp {
         return None;
     }
-    match cache.register(transport.fd(), blocked) {
-        Ok(conn) => Some(KernelConn {
-            conn,
-            fd: transport.fd(),
-        }),
-        Err(e) => {
-            warn!("connection served without the eBPF front cache: {e}");
-            None
+    let mut k = KernelConn {
+        cache: cache.clone(),
+        fd: transport.fd(),
+        joined: None,
+        settled: false,
+        sampler: Sampler::default(),
+    };
+    if !join_on_hits {
+        k.join(0, 0, blocked);
+    }
+    Some(k)
+}
+
+impl KernelConn {
+    /// Joins the sockmap at a moment corekv owes the client nothing, having read `read`
+    /// and written `written` bytes; kernel answers stay blocked until it has read every byte
+    /// the socket received.
+    fn join(&mut self, read: u64, written: u64, blocked: u32) {
+        match self
+            .cache
+            .register(self.fd, blocked | BypassBlock::Joining as u32, written)
+        {
+            Ok(conn) => self.joined = Some(conn),
+            Err(e) => warn!("connection served without the eBPF front cache: {e}"),
+        }
+        // Joined, or not possible: sampling is over either way.
+        self.sampler.ready = false;
+        self.sampler.samples = u8::MAX;
+        self.settle(read, blocked);
+    }
+
+    /// Publishes that corekv has answered the `read` bytes it read. [`BypassBlock::Joining`]
+    /// stays set until every byte the socket received has been read: checked after joining,
+    /// so any later byte arrives through the program.
+    fn settle(&mut self, read: u64, mut blocked: u32) {
+        let Some(conn) = &mut self.joined else { return };
+        if !self.settled {
+            self.settled = received_bytes(self.fd).is_ok_and(|n| n == read);
+        }
+        if !self.settled {
+            blocked |= BypassBlock::Joining as u32;
+        }
+        conn.publish(read, blocked);
+    }
+}
+
+/// Before a batch runs on a connection that has not joined: samples its GETs.
+pub fn observe(kernel: &mut Option<KernelConn>, batch: &[Vec<bytes::Bytes>]) {
+    let Some(k) = kernel else { return };
+    if k.joined.is_some() || k.sampler.samples == u8::MAX {
+        return;
+    }
+    let s = &mut k.sampler;
+    for cmd in batch {
+        if cmd.len() != 2 || !cmd[0].eq_ignore_ascii_case(b"get") {
+            continue;
+        }
+        s.gets += 1;
+        if s.gets % SAMPLE_EVERY != 0 {
+            continue;
+        }
+        s.samples += 1;
+        s.cached += u8::from(k.cache.contains(&cmd[1]));
+        if s.samples == SAMPLES {
+            s.ready = s.cached * 2 >= SAMPLES;
+            s.samples = 0;
+            s.cached = 0;
         }
     }
 }
@@ -225,26 +320,38 @@ impl Session {
 /// connection's next request only once corekv publishes that it wrote these, and a client
 /// sends its next request as soon as it has the reply, so the publication must follow the
 /// write at once rather than after the executor reaps an io_uring completion. Whatever the
-/// socket does not take at once goes through the transport as usual.
+/// socket does not take at once goes through the transport, and is waited for (TCP
+/// transports queue sends) before the publication can happen.
 pub async fn flush<T: Transport>(
     kernel: &mut Option<KernelConn>,
     io: &mut ClientIo<T>,
 ) -> std::io::Result<()> {
-    if let Some(k) = kernel {
+    if let Some(KernelConn {
+        joined: Some(conn),
+        fd,
+        ..
+    }) = kernel
+    {
         if io.out.is_empty() {
             return Ok(());
         }
-        if k.conn.kernel_answered_since_check() {
+        if conn.kernel_answered_since_check() {
             // The kernel's worker usually sends within microseconds, but on a busy machine it
             // can wait for its CPU: back off (20 us doubling to 1 ms) instead of polling.
             let mut pause = Duration::from_micros(20);
-            while !k.conn.kernel_replies_sent(io.bytes_written()) {
+            while !conn.kernel_replies_sent(io.bytes_written()) {
                 glommio::timer::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(1));
             }
         }
-        let sent = send_now(k.fd, &io.out);
+        let sent = send_now(*fd, &io.out);
         io.mark_written(sent);
+        if !io.out.is_empty() {
+            // The socket was full: the transport queues the rest (queued sends), and the
+            // kernel may answer again once this returns, so wait until it has left.
+            io.flush().await?;
+            return io.finish().await;
+        }
     }
     io.flush().await
 }
@@ -266,13 +373,18 @@ fn send_now(fd: i32, data: &[u8]) -> usize {
 }
 
 /// After the replies were written: when every byte read has been answered, lets the kernel
-/// answer this connection's next request.
+/// answer this connection's next request (joining the connection first when its sampled GETs
+/// said so: at this point nothing is owed to the client, so nothing can be overtaken).
 pub fn publish_idle<T: Transport>(s: &mut Session, io: &ClientIo<T>, batch_empty: bool) {
+    if s.kernel.is_none() || !batch_empty || io.query_buffer_len() != 0 {
+        return;
+    }
     let blocks = s.kernel_bypass_blocks();
-    if let Some(k) = &mut s.kernel {
-        if batch_empty && io.query_buffer_len() == 0 {
-            k.conn.publish(io.bytes_read(), blocks);
-        }
+    let Some(k) = &mut s.kernel else { return };
+    if k.joined.is_none() && k.sampler.ready {
+        k.join(io.bytes_read(), io.bytes_written(), blocks);
+    } else {
+        k.settle(io.bytes_read(), blocks);
     }
 }
 
@@ -281,12 +393,13 @@ pub fn info(cache: Option<&Arc<FrontCache>>, out: &mut String) {
     let stats = cache.map(|c| c.stats()).unwrap_or_default();
     let _ = write!(
         out,
-        "# Ebpf\r\nebpf_front_cache_enabled:{}\r\nebpf_front_cache_hits:{}\r\nebpf_front_cache_misses:{}\r\nebpf_front_cache_fills:{}\r\nebpf_front_cache_invalidations:{}\r\nebpf_front_cache_entries:{}\r\n",
+        "# Ebpf\r\nebpf_front_cache_enabled:{}\r\nebpf_front_cache_hits:{}\r\nebpf_front_cache_misses:{}\r\nebpf_front_cache_fills:{}\r\nebpf_front_cache_invalidations:{}\r\nebpf_front_cache_entries:{}\r\nebpf_front_cache_connections:{}\r\n",
         u8::from(cache.is_some()),
         stats.hits,
         stats.misses,
         stats.fills,
         stats.invalidations,
         stats.entries,
+        stats.connections,
     );
 }

@@ -156,11 +156,13 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
         kernel: None,
         kernel_blocks: 0,
     };
+    let join_on_hits = config.ebpf_front_cache_join_on_hits.0;
     drop(config);
     session.kernel = front_cache::register(
         shared.front_cache.as_ref(),
         io.transport(),
         session.kernel_bypass_blocks(),
+        join_on_hits,
     );
 
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
@@ -205,6 +207,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
                 break;
             }
         }
+        front_cache::observe(&mut session.kernel, &batch);
         if let Some(blocked) = Router::run_batch(&mut session, &mut batch, &mut io.out).await {
             if front_cache::flush(&mut session.kernel, &mut io)
                 .await

@@ -110,13 +110,11 @@ impl Db {
     }
 
     /// A GET returned `value` for `key`: lets the front cache count the read and cache the
-    /// key once it is hot. The version is this database's write counter.
+    /// key once it is hot.
     pub fn note_read(&mut self, key: &[u8], value: &[u8]) {
         let Some(front) = &mut self.front else { return };
         let keys = &self.keys;
-        front.on_read(key, value, self.changes, || {
-            keys.get(key).map(|e| e.expire_at)
-        });
+        front.on_read(key, value, || keys.get(key).map(|e| e.expire_at));
     }
 
     /// Looks a key up for reading, removing it first if it has expired. One hash lookup:

@@ -100,6 +100,10 @@ impl RequestParser {
     pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         loop {
             if self.partial.is_none() {
+                // A run of blank lines (the eBPF front cache's padding can be hundreds) is
+                // skipped at once rather than as one empty inline command each.
+                let blank = buf.iter().take_while(|&&b| b == b'\n').count();
+                buf.advance(blank);
                 match buf.first() {
                     None => return Ok(None),
                     Some(b'*') => {}
@@ -344,6 +348,14 @@ mod tests {
         assert_eq!(cmds[0], vec![Bytes::from("GET"), Bytes::from("a")]);
         assert_eq!(cmds[1], vec![Bytes::from("PING")]);
         assert_eq!(cmds[2][2], Bytes::from("a bA"));
+    }
+
+    #[test]
+    fn runs_of_blank_lines_are_skipped() {
+        let mut input = vec![b'\n'; 500];
+        input.extend_from_slice(b"*1\r\n$4\r\nPING\r\n\n\r\n\nPING\r\n");
+        let cmds = parse_all(&input).unwrap();
+        assert_eq!(cmds, [vec![Bytes::from("PING")], vec![Bytes::from("PING")]]);
     }
 
     #[test]

@@ -191,6 +191,9 @@ settings! {
     ebpf_front_cache_max_key_bytes: "ebpf-front-cache-max-key-bytes", usize = 64, false;
     /// Longest value the front cache holds (at most 4096).
     ebpf_front_cache_max_value_bytes: "ebpf-front-cache-max-value-bytes", usize = 1024, false;
+    /// A TCP connection joins the kernel path only once half of its sampled GETs (one in 16)
+    /// are of cached keys; `no` joins every connection at accept.
+    ebpf_front_cache_join_on_hits: "ebpf-front-cache-join-on-hits", Flag = Flag(true), false;
 }
 
 /// Eviction policies, in the order Redis lists them in its error text.
@@ -484,11 +487,12 @@ mod tests {
         let path = dir.join("c.json");
         std::fs::write(
             &path,
-            r#"{"port": 7000, "ebpf": {"front_cache": {"enabled": true, "max_entries": 10, "max_key_bytes": 20, "max_value_bytes": 30}}}"#,
+            r#"{"port": 7000, "ebpf": {"front_cache": {"enabled": true, "max_entries": 10, "max_key_bytes": 20, "max_value_bytes": 30, "join_on_hits": false}}}"#,
         )
         .unwrap();
         let c = Config::load(Some(&path), Overrides::default()).unwrap();
         assert_eq!(c.ebpf_front_cache, Flag(true));
+        assert_eq!(c.ebpf_front_cache_join_on_hits, Flag(false));
         assert_eq!(c.ebpf_front_cache_max_entries, 10);
         assert_eq!(c.ebpf_front_cache_max_key_bytes, 20);
         assert_eq!(c.ebpf_front_cache_max_value_bytes, 30);
