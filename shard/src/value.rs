@@ -69,6 +69,88 @@ impl Value {
     }
 }
 
+/// A stored value as the key table holds it: short strings and integers unboxed in the key's
+/// node, anything else as a [`Value`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A short string (Redis's embstr).
+    Str(&'a [u8]),
+    /// A canonical integer (Redis's int encoding).
+    Int(i64),
+    Value(&'a Value),
+}
+
+impl<'a> ValueRef<'a> {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ValueRef::Str(_) | ValueRef::Int(_) => "string",
+            ValueRef::Value(v) => v.type_name(),
+        }
+    }
+
+    pub fn encoding(self) -> &'static str {
+        match self {
+            ValueRef::Str(_) => "embstr",
+            ValueRef::Int(_) => "int",
+            ValueRef::Value(v) => v.encoding(),
+        }
+    }
+
+    pub fn is_string(self) -> bool {
+        self.type_name() == "string"
+    }
+
+    /// The boxed value, `None` for unboxed strings and integers.
+    pub fn as_value(self) -> Option<&'a Value> {
+        match self {
+            ValueRef::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A string's bytes as stored (`None` for integers and other types).
+    pub fn as_str_bytes(self) -> Option<&'a [u8]> {
+        match self {
+            ValueRef::Str(s) => Some(s),
+            ValueRef::Value(Value::Str(b) | Value::Raw(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Str(s) => Value::Str(Bytes::copy_from_slice(s)),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Value(v) => v.clone(),
+        }
+    }
+
+    /// The string's bytes in a buffer of their own, `None` for non-string types.
+    pub fn as_bytes(self) -> Option<Bytes> {
+        match self {
+            ValueRef::Str(s) => Some(Bytes::copy_from_slice(s)),
+            ValueRef::Int(n) => Some(Bytes::copy_from_slice(
+                itoa::Buffer::new().format(n).as_bytes(),
+            )),
+            ValueRef::Value(v) => v.as_bytes(),
+        }
+    }
+
+    /// The string's bytes for a reply: unboxed strings are copied into a per-thread arena
+    /// rather than an allocation of their own, so a GET allocates nothing. Never store the
+    /// result (it shares its arena chunk with other replies).
+    pub fn reply_bytes(self) -> Option<Bytes> {
+        match self {
+            ValueRef::Str(s) => Some(crate::reply_arena::copy(s)),
+            ValueRef::Int(n) => Some(crate::reply_arena::copy(
+                itoa::Buffer::new().format(n).as_bytes(),
+            )),
+            ValueRef::Value(v) => v.as_bytes(),
+        }
+    }
+}
+
 /// Parses an integer only when its text is exactly what formatting it back would give (no
 /// sign, spaces or leading zeros), so storing it as a number loses nothing.
 pub fn parse_canonical_int(data: &[u8]) -> Option<i64> {
