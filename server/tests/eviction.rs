@@ -70,7 +70,7 @@ fn exists(con: &mut Connection, prefix: &str, range: std::ops::Range<usize>) -> 
 
 #[test]
 fn every_policy_keeps_writing_within_the_limit() {
-    const WRITTEN: usize = 10_000;
+    const WRITTEN: usize = 20_000;
     let server = Server::corekv(2, &[]);
     let mut con = server.client();
     for policy in [
