@@ -4,6 +4,9 @@ use bytes::Bytes;
 
 use crate::types::{Hash, List, Set, Stream, ZSet};
 
+/// Redis's longest `embstr` string.
+const EMBSTR_MAX: usize = 44;
+
 /// A stored value. Collections are boxed so the common case, a string, keeps entries small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -31,6 +34,17 @@ impl Value {
         }
     }
 
+    /// [`Value::string`] for an argument about to be stored in the key table: a short string
+    /// is copied into the key's node there, so it may share the request's buffer until then
+    /// (no allocation of its own); a longer one is copied out as usual.
+    pub fn string_arg(data: &Bytes) -> Value {
+        match parse_canonical_int(data) {
+            Some(n) => Value::Int(n),
+            None if data.len() <= crate::table::node::INLINE_MAX => Value::Str(data.clone()),
+            None => Value::Str(Bytes::copy_from_slice(data)),
+        }
+    }
+
     /// Redis's name for the type (`TYPE`).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -47,7 +61,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
-            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
@@ -73,7 +87,7 @@ impl Value {
 /// node, anything else as a [`Value`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
-    /// A short string (Redis's embstr).
+    /// A short string stored unboxed (up to `table::node::INLINE_MAX` bytes).
     Str(&'a [u8]),
     /// A canonical integer (Redis's int encoding).
     Int(i64),
@@ -90,7 +104,8 @@ impl<'a> ValueRef<'a> {
 
     pub fn encoding(self) -> &'static str {
         match self {
-            ValueRef::Str(_) => "embstr",
+            ValueRef::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Str(_) => "raw",
             ValueRef::Int(_) => "int",
             ValueRef::Value(v) => v.encoding(),
         }

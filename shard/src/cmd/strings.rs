@@ -165,7 +165,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Condition::IfPresent => exists,
     };
     if allowed {
-        ctx.write(key, Value::string(&args[2]), expire_at);
+        ctx.write(key, Value::string_arg(&args[2]), expire_at);
         ctx.notify(NotifyFlags::STRING, "set", key);
         if matches!(opts.expiry, ExpiryOption::At { .. }) {
             ctx.notify(NotifyFlags::GENERIC, "expire", key);
@@ -183,7 +183,7 @@ pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.db().contains(&args[1], now) {
         return Reply::Int(0);
     }
-    ctx.write(&args[1], Value::string(&args[2]), Some(0));
+    ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
     ctx.notify(NotifyFlags::STRING, "set", &args[1]);
     Reply::Int(1)
 }
@@ -197,7 +197,7 @@ pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     match absolute_expiry(&args[2], unit, false, ctx.now_ms, name) {
         Ok(at) => {
-            ctx.write(&args[1], Value::string(&args[3]), Some(at));
+            ctx.write(&args[1], Value::string_arg(&args[3]), Some(at));
             ctx.notify(NotifyFlags::STRING, "set", &args[1]);
             ctx.notify(NotifyFlags::GENERIC, "expire", &args[1]);
             Reply::Ok
@@ -210,7 +210,7 @@ pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.read_string(&args[1]) {
         Ok(old) => {
-            ctx.write(&args[1], Value::string(&args[2]), Some(0));
+            ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
             ctx.notify(NotifyFlags::STRING, "set", &args[1]);
             bulk_or_nil(old)
         }
@@ -283,7 +283,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return errors::wrong_arity("mset");
     }
     for pair in args[1..].chunks_exact(2) {
-        ctx.write(&pair[0], Value::string(&pair[1]), Some(0));
+        ctx.write(&pair[0], Value::string_arg(&pair[1]), Some(0));
         ctx.notify(NotifyFlags::STRING, "set", &pair[0]);
     }
     Reply::Ok
@@ -310,7 +310,7 @@ pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let Some(mut entry) = ctx.db().get_for_update(&args[1], now) else {
-        ctx.write(&args[1], Value::string(&args[2]), Some(0));
+        ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
         ctx.notify(NotifyFlags::STRING, "append", &args[1]);
         return Reply::Int(args[2].len() as i64);
     };
