@@ -195,9 +195,11 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         ShardOp::Take { db, key } => {
             OpResult::Entry(local.shard.borrow_mut().dbs[db].remove(&key, now))
         }
-        ShardOp::Peek { db, key } => {
-            OpResult::Entry(local.shard.borrow_mut().dbs[db].get(&key, now).map(|e| e.to_entry()))
-        }
+        ShardOp::Peek { db, key } => OpResult::Entry(
+            local.shard.borrow_mut().dbs[db]
+                .get(&key, now)
+                .map(|e| e.to_entry()),
+        ),
         ShardOp::Put {
             db,
             key,

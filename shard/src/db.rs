@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use rand::Rng;
 
 use crate::front::FrontKeys;
-use crate::table::node::{Meta, NodePtr};
 pub use crate::table::node::{Entry, EntryMut, EntryRef};
+use crate::table::node::{Meta, NodePtr};
 use crate::table::volatile::Volatile;
 pub use crate::table::Slot;
 use crate::table::Table;
@@ -245,13 +245,7 @@ impl Db {
 
     /// Changes the value (and with `Some`, the expiry and access time) of the key in `slot`,
     /// in place when the node's layout allows, else by rebuilding the node.
-    fn replace(
-        &mut self,
-        slot: Slot,
-        value: Value,
-        expire_at: Option<u64>,
-        access: Option<u32>,
-    ) {
+    fn replace(&mut self, slot: Slot, value: Value, expire_at: Option<u64>, access: Option<u32>) {
         let Some(mut node) = self.keys.node(slot) else {
             return;
         };

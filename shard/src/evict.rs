@@ -17,10 +17,10 @@ use corekv_net::Reply;
 use rand::Rng;
 
 use crate::db::{clock_secs, EntryMut, EntryRef};
-use crate::table::node::Meta;
 use crate::memory::Pressure;
 use crate::sketch::Sketch;
 use crate::store::{now_ms, Shard};
+use crate::table::node::Meta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {

@@ -116,7 +116,10 @@ impl Shard {
         // Key tables resizing move buckets here too (Redis's incrementallyRehash), so an idle
         // shard finishes a resize without waiting for traffic.
         let rehash = budget.min(REHASH_PER_TICK);
-        let resizing = self.dbs.iter_mut().fold(false, |more, db| db.rehash_for(rehash) | more);
+        let resizing = self
+            .dbs
+            .iter_mut()
+            .fold(false, |more, db| db.rehash_for(rehash) | more);
         more || resizing
     }
 

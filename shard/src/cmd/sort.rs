@@ -158,9 +158,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
     let (key, field) = substitute(pattern, element)?;
     let entry = ctx.read(&key)?;
     match field {
-        Some(field) => entry.of::<Hash>()?
-            .get(&field)
-            .map(Bytes::copy_from_slice),
+        Some(field) => entry.of::<Hash>()?.get(&field).map(Bytes::copy_from_slice),
         None => entry.value().as_bytes(),
     }
 }

@@ -366,11 +366,6 @@ impl Table {
         (self.main.cap() * 2).max(MIN_BUCKETS) * std::mem::size_of::<u64>()
     }
 
-    /// Bytes of bucket arrays held now.
-    pub fn index_bytes(&self) -> usize {
-        (self.main.cap() + self.old.as_ref().map_or(0, Buckets::cap)) * std::mem::size_of::<u64>()
-    }
-
     /// Buckets per key the live table holds (MEMORY USAGE's share of the index).
     pub fn buckets_per_key(&self) -> f64 {
         self.main.cap() as f64 / self.main.len.max(1) as f64

@@ -84,7 +84,8 @@ fn value_size(kind: u8, str_len: usize) -> usize {
 fn layout(kind: u8, ttl: bool, str_len: usize, key_len: usize) -> Layout {
     let size = HEADER + if ttl { TTL } else { 0 } + value_size(kind, str_len) + key_len;
     // A key is at most proto-max-bulk-len (far below isize::MAX), so this cannot fail.
-    Layout::from_size_align(size, ALIGN).unwrap_or_else(|_| handle_alloc_error(Layout::new::<Header>()))
+    Layout::from_size_align(size, ALIGN)
+        .unwrap_or_else(|_| handle_alloc_error(Layout::new::<Header>()))
 }
 
 impl NodePtr {
@@ -171,7 +172,10 @@ impl NodePtr {
     fn key_ptr(&self) -> *mut u8 {
         let h = self.header();
         // SAFETY: as `value_ptr`.
-        unsafe { self.value_ptr().add(value_size(h.kind & KIND_MASK, h.str_len as usize)) }
+        unsafe {
+            self.value_ptr()
+                .add(value_size(h.kind & KIND_MASK, h.str_len as usize))
+        }
     }
 
     fn ttl(&self) -> Option<*mut Ttl> {
@@ -248,7 +252,8 @@ impl NodePtr {
 
     pub fn volatile_pos(&self) -> usize {
         // SAFETY: as `expire_at`.
-        self.ttl().map_or(0, |t| unsafe { (*t).volatile_pos as usize })
+        self.ttl()
+            .map_or(0, |t| unsafe { (*t).volatile_pos as usize })
     }
 
     pub fn set_volatile_pos(&mut self, pos: usize) {
@@ -496,10 +501,12 @@ impl<'a> EntryMut<'a> {
     /// `Db::update_value` before anything else reads the key.
     pub fn take_string(&mut self) -> Option<Bytes> {
         match self.value_mut() {
-            Some(v @ (Value::Str(_) | Value::Raw(_))) => match std::mem::replace(v, Value::Int(0)) {
-                Value::Str(b) | Value::Raw(b) => Some(b),
-                _ => None,
-            },
+            Some(v @ (Value::Str(_) | Value::Raw(_))) => {
+                match std::mem::replace(v, Value::Int(0)) {
+                    Value::Str(b) | Value::Raw(b) => Some(b),
+                    _ => None,
+                }
+            }
             Some(_) => None,
             None => self.value().as_bytes(),
         }
@@ -550,7 +557,11 @@ mod tests {
 
     #[test]
     fn nodes_keep_keys_values_and_expiry() {
-        roundtrip(b"key:000000000001", Value::Str(Bytes::from(vec![b'v'; 32])), 0);
+        roundtrip(
+            b"key:000000000001",
+            Value::Str(Bytes::from(vec![b'v'; 32])),
+            0,
+        );
         roundtrip(b"k", Value::Str(Bytes::from(vec![b'v'; 44])), 99);
         roundtrip(b"k", Value::Str(Bytes::from(vec![b'v'; INLINE_MAX])), 0);
         roundtrip(b"k", Value::Str(Bytes::from(vec![b'v'; INLINE_MAX + 1])), 0);
@@ -576,17 +587,31 @@ mod tests {
     #[test]
     fn replace_in_place_only_when_layout_matches() {
         let mut node = NodePtr::new(b"k", Value::Str(Bytes::from_static(b"abc")), 0, META);
-        assert!(node.try_replace(Value::Str(Bytes::from_static(b"xyz"))).is_ok());
-        assert!(node.try_replace(Value::Str(Bytes::from_static(b"long"))).is_err());
+        assert!(node
+            .try_replace(Value::Str(Bytes::from_static(b"xyz")))
+            .is_ok());
+        assert!(node
+            .try_replace(Value::Str(Bytes::from_static(b"long")))
+            .is_err());
         assert!(node.try_replace(Value::Int(1)).is_err());
         // SAFETY: live and owned here.
-        unsafe { assert_eq!(node.value().to_value(), Value::Str(Bytes::from_static(b"xyz"))) };
+        unsafe {
+            assert_eq!(
+                node.value().to_value(),
+                Value::Str(Bytes::from_static(b"xyz"))
+            )
+        };
         let mut boxed = NodePtr::new(b"k", Value::Raw(Bytes::from_static(b"a")), 0, META);
-        assert!(boxed.try_replace(Value::Raw(Bytes::from_static(b"bb"))).is_ok());
+        assert!(boxed
+            .try_replace(Value::Raw(Bytes::from_static(b"bb")))
+            .is_ok());
         assert!(boxed.try_replace(Value::Int(3)).is_err());
         // SAFETY: live and owned here.
         unsafe {
-            assert_eq!(boxed.value().to_value(), Value::Raw(Bytes::from_static(b"bb")));
+            assert_eq!(
+                boxed.value().to_value(),
+                Value::Raw(Bytes::from_static(b"bb"))
+            );
             node.free();
             boxed.free();
         }

@@ -29,7 +29,7 @@ impl Volatile {
 
     /// Appends a node and records its position in it.
     pub fn push(&mut self, mut node: NodePtr) {
-        if self.len % CHUNK == 0 && self.chunks.len() == self.len / CHUNK {
+        if self.chunks.len() * CHUNK == self.len {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         node.set_volatile_pos(self.len);
@@ -62,10 +62,5 @@ impl Volatile {
 
     pub fn clear(&mut self) {
         *self = Volatile::default();
-    }
-
-    /// Bytes held (MEMORY STATS-style accounting and tests).
-    pub fn capacity_bytes(&self) -> usize {
-        self.chunks.len() * CHUNK * std::mem::size_of::<NodePtr>()
     }
 }

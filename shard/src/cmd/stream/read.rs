@@ -176,11 +176,7 @@ pub fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let new_consumer = r
             .group
             .is_some_and(|(group, consumer)| !has_consumer(ctx, key, group, consumer));
-        let Some(stream) = ctx
-            .db()
-            .get(key, now)
-            .and_then(|e| e.into_mut::<Stream>())
-        else {
+        let Some(stream) = ctx.db().get(key, now).and_then(|e| e.into_mut::<Stream>()) else {
             // Redis looks every key up again to serve it: a second `keymiss`.
             ctx.notify(NotifyFlags::KEY_MISS, "keymiss", key);
             continue;
