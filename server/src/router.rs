@@ -86,10 +86,7 @@ impl Router {
         let start = Instant::now();
         s.now_ms = corekv_shard::now_ms();
         s.info.borrow_mut().last_active = start;
-        static NO_PREFETCH: std::sync::OnceLock<bool> = std::sync::OnceLock::new(); // TEMP A/B
-        if batch.len() > 1
-            && !*NO_PREFETCH.get_or_init(|| std::env::var_os("COREKV_NO_PREFETCH").is_some())
-        {
+        if batch.len() > 1 {
             prefetch_keys(s, batch);
         }
         // Drain (not take) keeps the batch's allocation for the next read.
