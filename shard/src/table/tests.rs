@@ -229,3 +229,41 @@ fn clear_frees_and_resets() {
     insert(&mut t, b"again", 5);
     assert_eq!(value_of(&t, b"again"), Some(5));
 }
+
+/// Growth pause: times every insert while the table grows to 10 million keys (16-byte keys,
+/// 32-byte values) and prints the slowest, marking those that started a resize. Run in
+/// release: `cargo test --release -p corekv-shard --lib growth_pause -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement (10M keys, seconds in release), not a check"]
+fn growth_pause() {
+    let mut t = Table::default();
+    let value = Bytes::from(vec![b'v'; 32]);
+    let mut slow = Vec::new();
+    let mut worst_step = std::time::Duration::ZERO;
+    let total = std::time::Instant::now();
+    for i in 0..10_000_000u64 {
+        let k = format!("key:{i:012}");
+        let hash = t.hash(k.as_bytes());
+        let node = NodePtr::new(k.as_bytes(), Value::Str(value.clone()), 0, META);
+        let resizing = t.old.is_some();
+        let start = std::time::Instant::now();
+        t.insert(hash, node);
+        let took = start.elapsed();
+        let started_resize = !resizing && t.old.is_some();
+        if resizing && !started_resize {
+            worst_step = worst_step.max(took);
+        }
+        if took > std::time::Duration::from_micros(100) {
+            slow.push((took, i, started_resize));
+        }
+    }
+    slow.sort();
+    println!(
+        "10M inserts in {:?}; worst insert while draining: {worst_step:?}; inserts over 100 us: {}",
+        total.elapsed(),
+        slow.len()
+    );
+    for (took, i, started) in slow.iter().rev().take(10) {
+        println!("  {took:?} at key {i}{}", if *started { " (started a resize)" } else { "" });
+    }
+}
