@@ -17,10 +17,18 @@ pub struct ShmOptions {
     pub spin: Duration,
 }
 
+/// The client's default spin: longer than the server's (`shm-spin-us`, 50 µs) because a
+/// client waiting for a reply knows one is coming, and a spin that outlasts a sleeping
+/// server's wake-up (60-80 µs on the development VM) saves the client's own sleep and
+/// wake-up, which is what puts shm below a Unix socket when the server is idle
+/// (bench/RESULTS.md). Replies that do not come soon (blocking commands) stop the spinning
+/// after two misses.
+pub const DEFAULT_CLIENT_SPIN: Duration = Duration::from_micros(200);
+
 impl Default for ShmOptions {
     fn default() -> Self {
         ShmOptions {
-            spin: Duration::from_micros(50),
+            spin: DEFAULT_CLIENT_SPIN,
         }
     }
 }

@@ -91,9 +91,10 @@ macro_rules! settings {
                         if !$mutable {
                             return Err(SetError::Refused("can't set immutable config".into()));
                         }
-                        let parsed: $ty = SettingValue::parse_setting(value).map_err(SetError::Refused)?;
+                        let parsed: $ty = self.$field.set_from(value).map_err(SetError::Refused)?;
                         let mut next = self.clone();
                         next.$field = parsed;
+                        next.normalize();
                         next.validate().map_err(|e| match e {
                             ConfigError::Invalid { reason, .. } => SetError::Refused(reason),
                             other => SetError::Refused(other.to_string()),
@@ -274,6 +275,13 @@ impl Config {
         }
     }
 
+    /// Spells enumerated settings the canonical way: Redis accepts them in any case and
+    /// CONFIG GET shows them in lower case.
+    fn normalize(&mut self) {
+        self.maxmemory_policy.make_ascii_lowercase();
+        self.loglevel.make_ascii_lowercase();
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         let policy = self.maxmemory_policy.as_str();
@@ -367,6 +375,7 @@ impl Config {
             config.apply(from_file);
         }
         config.apply(flags);
+        config.normalize();
         config.validate()?;
         Ok(config)
     }
@@ -461,6 +470,10 @@ mod tests {
         assert!(c.set("maxmemory-policy", "allkeys-lru").is_ok());
         assert!(c.set("maxmemory-policy", "bogus").is_err());
         assert_eq!(c.maxmemory_policy, "allkeys-lru");
+        assert!(c.set("maxmemory-policy", "VOLATILE-TTL").is_ok());
+        assert_eq!(c.maxmemory_policy, "volatile-ttl");
+        assert!(c.set("loglevel", "WARNING").is_ok());
+        assert_eq!(c.loglevel, "warning");
         assert!(c.set("port", "1").is_err());
     }
 

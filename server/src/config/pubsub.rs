@@ -63,11 +63,18 @@ impl Default for OutputBufferLimits {
 impl FromStr for OutputBufferLimits {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        OutputBufferLimits::default().with(s)
+    }
+}
+
+impl OutputBufferLimits {
+    /// These limits with the classes that `s` names replaced (CONFIG SET keeps the others).
+    fn with(self, s: &str) -> Result<Self, String> {
         let words: Vec<&str> = s.split_whitespace().collect();
         if words.is_empty() || !words.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.".into());
         }
-        let mut limits = OutputBufferLimits::default();
+        let mut limits = self;
         for group in words.chunks_exact(4) {
             let class = match group[0].to_ascii_lowercase().as_str() {
                 "normal" => &mut limits.normal,
@@ -110,15 +117,6 @@ impl fmt::Display for OutputBufferLimits {
 /// Both types read from their text in JSON, flags and CONFIG SET alike.
 macro_rules! text_setting {
     ($($t:ty),*) => {$(
-        impl SettingValue for $t {
-            fn parse_setting(text: &str) -> Result<Self, String> {
-                text.parse()
-            }
-            fn show(&self) -> String {
-                self.to_string()
-            }
-        }
-
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
@@ -127,6 +125,27 @@ macro_rules! text_setting {
     )*};
 }
 text_setting!(KeyspaceEvents, OutputBufferLimits);
+
+impl SettingValue for KeyspaceEvents {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for OutputBufferLimits {
+    fn parse_setting(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+    fn set_from(&self, text: &str) -> Result<Self, String> {
+        self.with(text)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -146,6 +165,16 @@ mod tests {
         assert!("pubsub 1mb 512kb".parse::<OutputBufferLimits>().is_err());
         assert!("foo 1 2 3".parse::<OutputBufferLimits>().is_err());
         assert!("pubsub -1 2 3".parse::<OutputBufferLimits>().is_err());
+    }
+
+    #[test]
+    fn config_set_changes_only_the_classes_given() {
+        let l: OutputBufferLimits = "normal 1 2 3".parse().unwrap();
+        let l = l.set_from("pubsub 4 5 6").unwrap();
+        assert_eq!(
+            l.to_string(),
+            "normal 1 2 3 slave 268435456 67108864 60 pubsub 4 5 6"
+        );
     }
 
     #[test]

@@ -10,6 +10,11 @@ use serde::{Deserialize, Deserializer};
 /// Parses and formats a setting's value the way CONFIG SET / CONFIG GET exchange it.
 pub trait SettingValue: Sized {
     fn parse_setting(text: &str) -> Result<Self, String>;
+    /// The value after CONFIG SET `text`: the parsed text, except for settings where Redis
+    /// changes only the parts given.
+    fn set_from(&self, text: &str) -> Result<Self, String> {
+        Self::parse_setting(text)
+    }
     fn show(&self) -> String;
     /// The value as the JSON config file writes it (CONFIG REWRITE).
     fn to_json(&self) -> serde_json::Value {
