@@ -173,7 +173,7 @@ fn volatile_policies_never_evict_persistent_keys() {
     ] {
         limit_memory(&mut con, policy);
         write_keys(&mut con, "keep", 1_000, None);
-        write_keys(&mut con, "tmp", 12_000, Some(&|_| 3600));
+        write_keys(&mut con, "tmp", 20_000, Some(&|_| 3600));
         assert_eq!(exists(&mut con, "keep", 0..1_000), 1_000, "{policy}");
         assert!(info_field(&mut con, "stats", "evicted_keys") > 0);
     }
