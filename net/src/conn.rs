@@ -172,7 +172,14 @@ impl<T: Transport> ClientIo<T> {
         self.written_total += n as u64;
     }
 
-    /// Writes out every encoded reply.
+    /// Waits until every byte written has left (a transport may queue writes, e.g. TCP
+    /// with queued sends), and reports a failure. Call before dropping the connection.
+    pub async fn finish(&mut self) -> io::Result<()> {
+        self.stream.flush().await
+    }
+
+    /// Writes out every encoded reply (the transport may still be sending them when this
+    /// returns, see [`ClientIo::finish`]).
     pub async fn flush(&mut self) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());

@@ -14,6 +14,13 @@
 //! a shard *claims* it (WAITING -> BUSY) before running its command, then marks it DONE and
 //! sends the reply, or hands it back (BUSY -> WAITING) when it found nothing. The client's
 //! timeout, disconnection or kill claims it the same way, so exactly one outcome wins.
+//!
+//! Waiters never run in the middle of a multi-shard transaction: a shard with intents serves
+//! (and registers) them after the last release. A cross-shard BLMOVE/BRPOPLPUSH cannot pop
+//! and push in one step on one shard: its waiter on the source only *wakes* the client (and
+//! stays claimed at the head of the key's queue, so younger waiters do not overtake it), and
+//! the client runs the move with both keys held by the transaction scheduler, as the same
+//! command does when it does not block; if the element has gone meanwhile it waits again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -29,7 +36,6 @@ use futures_lite::StreamExt;
 
 use crate::executor::Local;
 use crate::ops::{on_shards, ShardOp};
-use crate::router::run_on_shard;
 use crate::session::Session;
 
 const WAITING: u8 = 0;
@@ -51,7 +57,20 @@ pub struct Waiter {
     command: usize,
     args: Vec<Bytes>,
     keys: Vec<Bytes>,
+    /// A cross-shard BLMOVE/BRPOPLPUSH: the command only checks that the source has elements,
+    /// and the client, woken, moves one through the transaction scheduler.
+    wake_only: bool,
     reply: mpsc::UnboundedSender<Reply>,
+}
+
+/// What running a waiter's command did.
+#[derive(PartialEq, Eq)]
+enum Served {
+    Nothing,
+    Done,
+    /// A wake-only waiter was told to go on: it stays claimed (BUSY) at the head of its
+    /// key's queue until its client has run its move and unregisters or rearms it.
+    Woken,
 }
 
 impl Waiter {
@@ -61,9 +80,8 @@ impl Waiter {
             .map(|_| ())
     }
 
-    /// Runs the waiter's command on `shard` (the caller holds the claim). Returns true when
-    /// the client was served.
-    fn serve(&mut self, shard: &mut Shard) -> bool {
+    /// Runs the waiter's command on `shard` (the caller holds the claim).
+    fn serve(&mut self, shard: &mut Shard) -> Served {
         let spec = &COMMANDS[self.command];
         let raised = shard.events.len();
         let mut ctx = shard.ctx(self.db);
@@ -72,16 +90,24 @@ impl Waiter {
             self.args = corekv_shard::cmd::stream::block_args(&mut ctx, &self.args);
         }
         let reply = command::execute(&mut ctx, spec, &self.args);
-        if reply.is_null() {
+        let found = match reply {
+            _ if self.wake_only => matches!(reply, Reply::Int(n) if n > 0),
+            _ => !reply.is_null(),
+        };
+        if !found {
             // A re-check that serves nothing is not a client's read: no `keymiss` (Redis does
             // not look the keys up again while a client stays blocked).
             shard.drop_misses_since(raised);
             self.state.store(WAITING, Ordering::Release);
-            return false;
+            return Served::Nothing;
+        }
+        if self.wake_only {
+            let _ = self.reply.unbounded_send(Reply::Ok);
+            return Served::Woken;
         }
         self.state.store(DONE, Ordering::Release);
         let _ = self.reply.unbounded_send(reply);
-        true
+        Served::Done
     }
 }
 
@@ -130,10 +156,11 @@ impl Registry {
                 self.queues.get_mut(&q).map(VecDeque::pop_front);
                 continue;
             };
-            match waiter.claim() {
-                Ok(()) if waiter.serve(shard) => self.remove(shard, id),
-                // Nothing left for the oldest waiter, so nothing for the younger ones.
-                Ok(()) => return,
+            match waiter.claim().map(|()| waiter.serve(shard)) {
+                Ok(Served::Done) => self.remove(shard, id),
+                // Nothing left for the oldest waiter, so nothing for the younger ones; or
+                // the oldest one takes its element through the scheduler first.
+                Ok(Served::Nothing | Served::Woken) => return,
                 Err(DONE) => self.remove(shard, id),
                 Err(_) => {
                     // Another shard is running this client's command right now.
@@ -196,9 +223,18 @@ pub fn needs_retry(local: &Local) -> bool {
 pub fn register(local: &Local, mut waiter: Waiter) {
     let mut shard = local.shard.borrow_mut();
     let mut registry = local.blocking.borrow_mut();
-    match waiter.claim() {
-        Ok(()) if waiter.serve(&mut shard) => {}
-        Ok(()) => registry.add(&mut shard, waiter),
+    if !local.locks.borrow().is_idle() {
+        // A transaction is in progress here: look at the keys once it has released (like a
+        // write to a blocked-on key, see `serve_ready`), not in the middle of it.
+        for key in &waiter.keys {
+            shard.dbs[waiter.db].ready.push(key.clone());
+        }
+        registry.add(&mut shard, waiter);
+        return;
+    }
+    match waiter.claim().map(|()| waiter.serve(&mut shard)) {
+        Ok(Served::Done) => {}
+        Ok(Served::Nothing | Served::Woken) => registry.add(&mut shard, waiter),
         Err(DONE) => {}
         Err(_) => {
             // Another shard is serving it right now; if that finds nothing, this shard's keys
@@ -212,9 +248,23 @@ pub fn register(local: &Local, mut waiter: Waiter) {
     }
 }
 
+/// Removes a waiter. Its keys are looked at again: a woken waiter held their queues back.
 pub fn unregister(local: &Local, id: u64) {
+    rearm(local, id);
     let mut shard = local.shard.borrow_mut();
     local.blocking.borrow_mut().remove(&mut shard, id);
+}
+
+/// A woken waiter whose move found nothing waits again (its client has set it WAITING): its
+/// keys are looked at again.
+pub fn rearm(local: &Local, id: u64) {
+    let registry = local.blocking.borrow();
+    if let Some(waiter) = registry.waiters.get(&id) {
+        let mut shard = local.shard.borrow_mut();
+        for key in &waiter.keys {
+            shard.dbs[waiter.db].ready.push(key.clone());
+        }
+    }
 }
 
 /// A command that found nothing and now waits.
@@ -251,8 +301,9 @@ pub fn timeout(name: &str, args: &[Bytes]) -> Option<Option<Duration>> {
 /// What to register on each shard.
 struct Plan {
     parts: Vec<(usize, Waiter)>,
-    /// Cross-shard BLMOVE/BRPOPLPUSH: the waiter pops, the client then pushes here.
-    push: Option<(usize, Bytes, Bytes)>,
+    /// Cross-shard BLMOVE/BRPOPLPUSH: the one waiter only wakes the client, which then runs
+    /// the move atomically through the transaction scheduler.
+    moves: bool,
 }
 
 fn plan(
@@ -272,6 +323,7 @@ fn plan(
         command,
         args,
         keys,
+        wake_only: false,
         reply: tx.clone(),
     };
     let mut owners: Vec<usize> = positions.iter().map(shard_of).collect();
@@ -282,17 +334,20 @@ fn plan(
         let keys = positions.iter().map(|p| b.args[*p].clone()).collect();
         return Plan {
             parts: vec![(shard, waiter(b.id, b.args.clone(), keys))],
-            push: None,
+            moves: false,
         };
     }
-    if let Some((pop, push, src, dst)) = moving_pop(spec.name, &b.args) {
+    if let (Some(src), Some(llen)) = (moving_source(spec.name, &b.args), lookup_id(b"llen")) {
         let src_shard = slot::key_shard(&src, shards);
-        let pop_id = lookup_id(pop.as_bytes()).unwrap_or(b.id);
-        let part = waiter(pop_id, vec![Bytes::from(pop), src.clone()], vec![src]);
-        let push_id = lookup_id(push.as_bytes()).unwrap_or(b.id);
+        let mut part = waiter(
+            llen,
+            vec![Bytes::from_static(b"llen"), src.clone()],
+            vec![src],
+        );
+        part.wake_only = true;
         return Plan {
             parts: vec![(src_shard, part)],
-            push: Some((push_id, Bytes::from(push), dst)),
+            moves: true,
         };
     }
     let parts = owners
@@ -314,28 +369,15 @@ fn plan(
             )
         })
         .collect();
-    Plan { parts, push: None }
+    Plan {
+        parts,
+        moves: false,
+    }
 }
 
-/// BLMOVE/BRPOPLPUSH as a pop and a push: (pop command, push command, source, destination).
-fn moving_pop(name: &str, args: &[Bytes]) -> Option<(&'static str, &'static str, Bytes, Bytes)> {
-    let side = |arg: &Bytes, left: &'static str, right: &'static str| {
-        if is(arg, "left") {
-            left
-        } else {
-            right
-        }
-    };
-    match name {
-        "brpoplpush" => Some(("rpop", "lpush", args[1].clone(), args[2].clone())),
-        "blmove" if args.len() >= 5 => Some((
-            side(&args[3], "lpop", "rpop"),
-            side(&args[4], "lpush", "rpush"),
-            args[1].clone(),
-            args[2].clone(),
-        )),
-        _ => None,
-    }
+/// The source list of BLMOVE/BRPOPLPUSH.
+fn moving_source(name: &str, args: &[Bytes]) -> Option<Bytes> {
+    matches!(name, "brpoplpush" | "blmove").then(|| args[1].clone())
 }
 
 /// The command restricted to the keys at positions `mine` (those of one shard).
@@ -385,7 +427,8 @@ pub async fn wait<T: Transport>(
         .map(|(shard, waiter)| (shard, ShardOp::Block { waiter }))
         .collect();
     on_shards(&s.local, ops).await;
-    let counters = &s.local.shared.counters;
+    let shared = s.local.shared.clone();
+    let counters = &shared.counters;
     counters.blocked.fetch_add(1, Ordering::Relaxed);
 
     enum Event {
@@ -423,10 +466,17 @@ pub async fn wait<T: Transport>(
         )
         .await;
         match event {
+            Event::Served(Some(_)) if plan.moves => {
+                if let Some(reply) = run_move(s, &b, &state, &ids).await {
+                    break Outcome::Reply(reply);
+                }
+            }
             Event::Served(Some(reply)) => break Outcome::Reply(reply),
             Event::Input | Event::Served(None) => continue,
-            Event::TimedOut => break cancel(&state, &mut rx, Outcome::Reply(b.null.clone())).await,
-            Event::Gone => break cancel(&state, &mut rx, Outcome::Gone).await,
+            Event::TimedOut => {
+                break cancel(&state, &mut rx, plan.moves, Outcome::Reply(b.null.clone())).await
+            }
+            Event::Gone => break cancel(&state, &mut rx, plan.moves, Outcome::Gone).await,
         }
     };
     counters.blocked.fetch_sub(1, Ordering::Relaxed);
@@ -435,23 +485,47 @@ pub async fn wait<T: Transport>(
         .map(|(shard, id)| (shard, ShardOp::Unblock { id }))
         .collect();
     on_shards(&s.local, unregister).await;
-    match (outcome, plan.push) {
-        (Outcome::Reply(Reply::Bulk(elem)), Some((push_id, push, dst))) => {
-            Outcome::Reply(finish_move(s, &b, elem, push_id, push, dst).await)
-        }
-        (outcome, _) => outcome,
+    outcome
+}
+
+/// A woken cross-shard BLMOVE/BRPOPLPUSH: the move runs atomically and isolated with both
+/// keys held (as the same command does when it does not block). `None` when the element has
+/// gone meanwhile: the waiter waits again.
+async fn run_move(
+    s: &mut Session,
+    b: &Blocked,
+    state: &AtomicU8,
+    ids: &[(usize, u64)],
+) -> Option<Reply> {
+    let reply = crate::router::cross_shard_atomic(s, b.id, b.args.clone()).await;
+    if !reply.is_null() {
+        state.store(DONE, Ordering::Release);
+        return Some(reply);
     }
+    state.store(WAITING, Ordering::Release);
+    let rearm = ids
+        .iter()
+        .map(|(shard, id)| (*shard, ShardOp::Rearm { id: *id }))
+        .collect();
+    on_shards(&s.local, rearm).await;
+    None
 }
 
 /// Ends the wait from the client's side, unless a shard served it first.
 async fn cancel(
     state: &AtomicU8,
     rx: &mut mpsc::UnboundedReceiver<Reply>,
+    moves: bool,
     otherwise: Outcome,
 ) -> Outcome {
     loop {
         match state.compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return otherwise,
+            // A mover is BUSY only once woken, which leaves the move to this client.
+            Err(BUSY) if moves => {
+                state.store(DONE, Ordering::Release);
+                return otherwise;
+            }
             Err(DONE) => {
                 return match rx.next().await {
                     // Served as it went away: the reply has nowhere to go.
@@ -462,38 +536,4 @@ async fn cancel(
             Err(_) => glommio::timer::sleep(BUSY_BACKOFF).await,
         }
     }
-}
-
-/// Second half of a cross-shard BLMOVE: push the popped element to the destination, or put
-/// it back where it came from if the destination refuses it (wrong type).
-async fn finish_move(
-    s: &mut Session,
-    b: &Blocked,
-    elem: Bytes,
-    push_id: usize,
-    push: Bytes,
-    dst: Bytes,
-) -> Reply {
-    let shards = s.shards();
-    let dst_shard = slot::key_shard(&dst, shards);
-    let pushed = run_on_shard(
-        &s.local,
-        dst_shard,
-        s.db,
-        push_id,
-        vec![push, dst, elem.clone()],
-    )
-    .await;
-    if !pushed.is_error() {
-        return Reply::Bulk(elem);
-    }
-    if let Some((pop, _, src, _)) = moving_pop(COMMANDS[b.id].name, &b.args) {
-        let back = if pop == "lpop" { "lpush" } else { "rpush" };
-        if let Some(back_id) = lookup_id(back.as_bytes()) {
-            let src_shard = slot::key_shard(&src, shards);
-            let args = vec![Bytes::from(back), src, elem];
-            run_on_shard(&s.local, src_shard, s.db, back_id, args).await;
-        }
-    }
-    pushed
 }

@@ -329,9 +329,11 @@ pub fn reply_settled<T: 'static>(
 /// Serves a client accepted on a Unix socket on this executor; a shared-memory client is
 /// first offered its segment.
 fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKind) {
-    let stream = accepted.bind_to_executor();
+    let mut stream = accepted.bind_to_executor();
     match kind {
         SocketKind::Unix => {
+            // As for TCP (`accept_tcp`); not for shm, whose set-up writes to the socket itself.
+            stream.set_queued_sends(true);
             glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
         }
         SocketKind::Shm => {
@@ -356,9 +358,14 @@ fn start_session(local: &Rc<Local>, accepted: AcceptedUnixStream, kind: SocketKi
 async fn accept_tcp(local: Rc<Local>, listener: TcpListener) {
     loop {
         match listener.accept().await {
-            Ok(stream) => {
+            Ok(mut stream) => {
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!("set_nodelay failed: {e}");
+                }
+                // Replies go out in one io_uring submission per executor turn. Not with the
+                // eBPF front cache, which also sends on the socket directly.
+                if local.shared.front_cache.is_none() {
+                    stream.set_queued_sends(true);
                 }
                 glommio::spawn_local(crate::session::serve(local.clone(), stream)).detach();
             }
@@ -407,7 +414,7 @@ async fn active_expiry(local: Rc<Local>) {
         if crate::blocking::needs_retry(&local) {
             crate::blocking::serve_ready(&local);
         }
-        let more = local.shard.borrow_mut().active_expire(tick / 8);
+        let more = crate::txn::active_expire(&local, tick / 8);
         let more = crate::memory::tick(&local, tick / 8) || more;
         crate::pubsub::keyspace::drain(&local);
         if local.tracking.has_unsettled() {

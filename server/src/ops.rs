@@ -75,6 +75,10 @@ pub enum ShardOp {
     Unblock {
         id: u64,
     },
+    /// A woken waiter waits again: look at its keys again.
+    Rearm {
+        id: u64,
+    },
     /// New encoding thresholds (CONFIG SET).
     SetLimits(corekv_shard::types::EncodingLimits),
     /// MEMORY USAGE of a key (-1 when absent).
@@ -262,6 +266,10 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         }
         ShardOp::Unblock { id } => {
             crate::blocking::unregister(local, id);
+            OpResult::Done
+        }
+        ShardOp::Rearm { id } => {
+            crate::blocking::rearm(local, id);
             OpResult::Done
         }
         ShardOp::SetLimits(limits) => {

@@ -53,10 +53,20 @@ struct Outbox {
     targets: Vec<Target>,
 }
 
+/// A batch's multi-shard commands and the keyed commands after them, run as one
+/// transaction: one intent and one message per shard however many commands the batch has.
+#[derive(Default)]
+struct Group {
+    /// Per shard: the keys claimed there and the commands run there once granted.
+    parts: Vec<(Vec<Bytes>, Outbox)>,
+}
+
 pub struct Router {
     /// Replies of the current segment, in request order; `bool` = suppressed (CLIENT REPLY).
     slots: Vec<(bool, Slot)>,
     outboxes: Vec<Outbox>,
+    /// Open from a batch's first multi-shard split command until the next flush.
+    group: Option<Group>,
     /// A blocking command that found nothing: the batch stops there and the client waits.
     blocked: Option<Blocked>,
 }
@@ -72,6 +82,7 @@ impl Router {
         Router {
             slots: Vec::new(),
             outboxes: (0..shards).map(|_| Outbox::default()).collect(),
+            group: None,
             blocked: None,
         }
     }
@@ -259,6 +270,11 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 return run_script(s, id, args, silent, out).await;
             }
             match owner(s, spec, &args) {
+                Owner::One(shard) if s.router.group.is_some() => {
+                    // After a multi-shard command of this batch: runs in its transaction, in
+                    // order with it on the shard.
+                    join_group(s, shard, id, args, silent)
+                }
                 Owner::One(shard) => {
                     // The hot path's only scheduler cost: one branch while no intent exists.
                     if shard == s.local.mesh.me()
@@ -271,7 +287,7 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
                 }
                 Owner::Many => match spec.route {
                     Route::Split(_, merge) if s.txn.held => split(s, id, args, merge, silent, out),
-                    Route::Split(_, merge) => split_atomic(s, id, args, merge, silent, out).await,
+                    Route::Split(_, merge) => split_atomic(s, id, args, merge, silent),
                     _ => {
                         flush(s, out).await;
                         let reply = cross_shard_atomic(s, id, args).await;
@@ -286,6 +302,10 @@ pub async fn dispatch(s: &mut Session, args: Vec<Bytes>, out: &mut Vec<u8>) {
 /// A script runs on its declared keys' shard, or with every shard held when it needs more
 /// (see [`handlers::scripting`]).
 async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, out: &mut Vec<u8>) {
+    if s.router.group.is_some() {
+        // The batch's transaction first: the script may run inline.
+        flush(s, out).await;
+    }
     let me = s.local.mesh.me();
     let owner = if handlers::scripting::known_spanning(&args) {
         Owner::Many
@@ -293,13 +313,20 @@ async fn run_script(s: &mut Session, id: usize, args: Vec<Bytes>, silent: bool, 
         owner(s, &COMMANDS[id], &args)
     };
     if s.txn.held {
-        // Inside a transaction's hold (EXEC): run where the keys are, as a holder's command
-        // (`finish` explains that a script there cannot reach other shards).
+        // Inside EXEC, which holds every shard for a script: on this shard when its keys are
+        // here (as a holder's command), else (or when it reaches further) with the other
+        // shards parked for it.
         if let Owner::One(shard) = owner {
-            return run_on(s, shard, id, args, silent, out);
+            if shard == me {
+                let run = || execute_local(&s.local, s.db, id, &args, s.now_ms);
+                let reply = corekv_shard::cmd::scripting::as_holder(run);
+                if !corekv_shard::cmd::scripting::needs_all_shards(&reply) {
+                    return ready(s, silent, reply, out);
+                }
+            }
         }
-        let spanning = Reply::error(corekv_shard::cmd::scripting::NEEDS_ALL_SHARDS);
-        let reply = handlers::scripting::finish(s, id, &args, spanning).await;
+        flush(s, out).await;
+        let reply = handlers::scripting::run_in_exec(s, &args).await;
         return ready(s, silent, reply, out);
     }
     let reply = match owner {
@@ -487,51 +514,105 @@ fn split(
     }
 }
 
-/// A split command whose keys span shards, atomic and isolated: each shard's part runs as
-/// soon as the scheduler grants its keys there, and the keys stay held until every part ran.
-async fn split_atomic(
-    s: &mut Session,
-    id: usize,
-    args: Vec<Bytes>,
-    merge: Merge,
-    silent: bool,
-    out: &mut Vec<u8>,
-) {
-    // Earlier commands of this client on these keys run first.
-    flush(s, out).await;
+/// A split command whose keys span shards, atomic and isolated: its parts join the batch's
+/// transaction ([`Group`]), which [`flush`] runs: each shard's commands run as soon as the
+/// scheduler grants its keys there, and the keys stay held until every part ran.
+fn split_atomic(s: &mut Session, id: usize, args: Vec<Bytes>, merge: Merge, silent: bool) {
     let step = COMMANDS[id].keys.step.max(1) as usize;
-    let mut positions = Vec::new();
-    let mut plan = Vec::new();
-    for (shard, (part_args, ordinals)) in split_parts(s, id, &args).into_iter().enumerate() {
+    let slot = s.router.slots.len();
+    s.router.slots.push((silent, merge_start(merge, id, &args)));
+    let parts = split_parts(s, id, &args);
+    let (db, client) = (s.db as u16, s.id);
+    let group = open_group(&mut s.router);
+    for (shard, (part_args, positions)) in parts.into_iter().enumerate() {
         if part_args.is_empty() {
             continue;
         }
-        let keys = part_args[1..].iter().step_by(step).cloned().collect();
-        let command = RemoteCommand {
+        let (keys, outbox) = &mut group.parts[shard];
+        keys.extend(part_args[1..].iter().step_by(step).cloned());
+        outbox.commands.push(RemoteCommand {
             id: id as u16,
-            db: s.db as u16,
+            db,
             args: part_args,
-            client: s.id,
-        };
-        plan.push((shard, txn::ShardClaim::Keys(keys), vec![command]));
-        positions.push(ordinals);
+            client,
+        });
+        outbox.targets.push(Target {
+            slot,
+            positions: Some(positions),
+        });
     }
-    let replies = txn::Hold::run_once(&s.local, plan).await;
-    let mut merged = merge_start(merge, id, &args);
-    for (mut reply, ordinals) in replies.into_iter().zip(positions) {
-        let part = reply.pop().unwrap_or_else(shard_unavailable);
-        merge_into(&mut merged, part, Some(&ordinals));
-    }
-    let reply = match merged {
-        Slot::Ready(r) | Slot::Merging { acc: r, .. } => r,
-        Slot::Waiting => shard_unavailable(),
+}
+
+/// The batch's transaction, opened with the commands still waiting in the outboxes (they
+/// ran before it on their shards, so they join it first).
+fn open_group(router: &mut Router) -> &mut Group {
+    router.group.get_or_insert_with(|| Group {
+        parts: router
+            .outboxes
+            .iter_mut()
+            .map(|outbox| {
+                let outbox = mem::take(outbox);
+                let keys = outbox.commands.iter().flat_map(command_keys).collect();
+                (keys, outbox)
+            })
+            .collect(),
+    })
+}
+
+fn command_keys(c: &RemoteCommand) -> impl Iterator<Item = Bytes> + '_ {
+    COMMANDS[c.id as usize]
+        .key_positions(&c.args)
+        .map(|p| c.args[p].clone())
+}
+
+/// A single-shard command after a multi-shard one in the same batch joins its transaction.
+fn join_group(s: &mut Session, shard: usize, id: usize, args: Vec<Bytes>, silent: bool) {
+    let slot = s.router.slots.len();
+    s.router.slots.push((silent, Slot::Waiting));
+    let command = RemoteCommand {
+        id: id as u16,
+        db: s.db as u16,
+        args,
+        client: s.id,
     };
-    ready(s, silent, reply, out);
+    let (keys, outbox) = &mut open_group(&mut s.router).parts[shard];
+    keys.extend(command_keys(&command));
+    outbox.commands.push(command);
+    outbox.targets.push(Target {
+        slot,
+        positions: None,
+    });
+}
+
+/// Runs the batch's transaction: one intent and one message per shard involved.
+async fn run_group(s: &mut Session, group: Group) {
+    let mut plan = Vec::new();
+    let mut targets = Vec::new();
+    for (shard, (keys, outbox)) in group.parts.into_iter().enumerate() {
+        if outbox.commands.is_empty() {
+            continue;
+        }
+        plan.push((shard, txn::ShardClaim::Keys(keys), outbox.commands));
+        targets.push(outbox.targets);
+    }
+    // Replies come back in ascending shard order, as `plan` is.
+    let replies = txn::Hold::run_once(&s.local, plan).await;
+    for (replies, targets) in replies.into_iter().zip(targets) {
+        let mut replies = replies.into_iter();
+        for target in targets {
+            let reply = replies.next().unwrap_or_else(shard_unavailable);
+            merge_into(
+                &mut s.router.slots[target.slot].1,
+                reply,
+                target.positions.as_deref(),
+            );
+        }
+    }
 }
 
 /// A command whose keys span shards (RENAME, COPY, SMOVE, the *STORE commands...) with its
 /// keys held for its whole run; SORT with BY/GET patterns holds every shard.
-async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
+pub async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) -> Reply {
     if s.txn.held {
         return handlers::cross_shard(s, id, args).await;
     }
@@ -638,6 +719,11 @@ fn ready(s: &mut Session, silent: bool, reply: Reply, out: &mut Vec<u8>) {
 pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
     if s.router.slots.is_empty() {
         return;
+    }
+    if let Some(group) = s.router.group.take() {
+        // The outboxes joined the group when it opened and nothing went there since.
+        run_group(s, group).await;
+        return encode_ready(s, out);
     }
     let mut waiting: Vec<(Vec<Target>, Option<ReplyChannel>)> = Vec::new();
     for shard in 0..s.router.outboxes.len() {

@@ -22,6 +22,8 @@ use crate::router::Router;
 
 /// Most commands taken from one read for one batch.
 const MAX_BATCH: usize = 1024;
+/// How long a killed client's queued replies may take to leave before its socket closes.
+const KILLED_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -105,6 +107,7 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             .fetch_add(1, Ordering::Relaxed);
         io.out.extend_from_slice(msg.as_bytes());
         let _ = io.flush().await;
+        let _ = io.finish().await;
         counters.connected.fetch_sub(1, Ordering::Relaxed);
         return;
     }
@@ -240,6 +243,21 @@ pub async fn serve<T: Transport>(local: Rc<Local>, stream: T) {
             break;
         }
         front_cache::publish_idle(&mut session, &io, batch.is_empty());
+    }
+    // Replies still queued leave before the socket closes (a self-kill's reply too). A killed
+    // client gets them only if its socket takes them at once: it may have stopped reading.
+    if session.info.borrow().killed {
+        let moment = async {
+            glommio::timer::sleep(KILLED_FLUSH_WAIT).await;
+            Ok(())
+        };
+        let _ = futures_lite::future::or(io.finish(), moment).await;
+    } else {
+        let killed = async {
+            let _ = (&mut kill_rx).await;
+            Ok(())
+        };
+        let _ = futures_lite::future::or(io.finish(), killed).await;
     }
     crate::txn::reset(&mut session);
     crate::pubsub::client::disconnect(&mut session).await;

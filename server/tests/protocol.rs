@@ -542,3 +542,37 @@ fn binary_keys_and_values_with_nul_and_crlf() {
     let n: i64 = del.query(&mut con).unwrap();
     assert_eq!(n, keys.len() as i64);
 }
+
+#[test]
+fn big_pipelined_replies_to_a_slow_reader_arrive_whole_and_in_order() {
+    // Replies larger than the socket buffers leave in parts while the client dawdles; the
+    // connection's queued sends must keep them whole and in request order.
+    let server = Server::corekv(1, &[]);
+    let mut c = server.raw();
+    let value: Vec<u8> = (0..1024 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    c.write_all(&encode(&[b"SET", b"big", &value])).unwrap();
+    let mut ok = [0u8; 5];
+    c.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        request.extend(encode_str(&["GET", "big"]));
+        expected.extend(format!("${}\r\n", value.len()).as_bytes());
+        expected.extend(&value);
+        expected.extend(b"\r\n");
+        request.extend(encode_str(&["INCR", "n"]));
+        expected.extend(format!(":{}\r\n", i + 1).as_bytes());
+    }
+    c.write_all(&request).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let mut got = vec![0u8; expected.len()];
+    let mut read = 0;
+    while read < got.len() {
+        let end = (read + 256 * 1024).min(got.len());
+        c.read_exact(&mut got[read..end]).unwrap();
+        read = end;
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(got == expected, "replies corrupted or out of order");
+}

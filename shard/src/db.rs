@@ -375,6 +375,7 @@ impl Db {
         samples: usize,
         now_ms: u64,
         rng: &mut impl Rng,
+        keep: &dyn Fn(&[u8]) -> bool,
     ) -> (usize, usize) {
         let mut expired = 0;
         let sampled = samples.min(self.volatile.len());
@@ -383,7 +384,9 @@ impl Db {
             let Some(node) = self.volatile.get(idx) else {
                 break;
             };
-            if self.expire_node_if_due(node, now_ms) {
+            // SAFETY: the node is in the table; its key is read before anything changes it.
+            let kept = keep(unsafe { node.key() });
+            if !kept && self.expire_node_if_due(node, now_ms) {
                 expired += 1;
             }
             if self.volatile.is_empty() {

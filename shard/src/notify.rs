@@ -161,6 +161,21 @@ mod tests {
     }
 
     #[test]
+    fn active_expiry_leaves_kept_keys_alone() {
+        let mut shard = Shard::new(0, 1);
+        shard.notify = NotifyFlags::parse("Ex").unwrap_or_default();
+        run(&mut shard, 0, "SET claimed v PX 1");
+        run(&mut shard, 0, "SET free v PX 1");
+        std::thread::sleep(Duration::from_millis(5));
+        shard.active_expire_except(Duration::from_millis(50), &|k| k == b"claimed");
+        assert_eq!(
+            names(&shard.take_events()),
+            vec![(0, "expired", &b"free"[..])]
+        );
+        assert_eq!(shard.dbs[0].len(), 1);
+    }
+
+    #[test]
     fn lazy_expiry_comes_before_the_commands_own_events() {
         let mut shard = Shard::new(0, 1);
         shard.notify = NotifyFlags::parse("KEA").unwrap_or_default();

@@ -110,8 +110,14 @@ impl Shard {
     /// Runs active expiry on every database until done or `budget` is spent. Returns true if it
     /// stopped because of the budget (there may be more to expire).
     pub fn active_expire(&mut self, budget: Duration) -> bool {
+        self.active_expire_except(budget, &|_| false)
+    }
+
+    /// [`Shard::active_expire`] leaving the keys `keep` names alone (keys a running
+    /// transaction has claimed: its view of them stays stable; lazy expiry still applies).
+    pub fn active_expire_except(&mut self, budget: Duration, keep: &dyn Fn(&[u8]) -> bool) -> bool {
         self.sync_expiry_log();
-        let more = self.expire_rounds(budget);
+        let more = self.expire_rounds(budget, keep);
         self.collect_expired();
         // Key tables resizing move buckets here too (Redis's incrementallyRehash), so an idle
         // shard finishes a resize without waiting for traffic.
@@ -123,12 +129,12 @@ impl Shard {
         more || resizing
     }
 
-    fn expire_rounds(&mut self, budget: Duration) -> bool {
+    fn expire_rounds(&mut self, budget: Duration, keep: &dyn Fn(&[u8]) -> bool) -> bool {
         let start = Instant::now();
         let now = now_ms();
         for db in &mut self.dbs {
             loop {
-                let (sampled, expired) = db.expire_sample(EXPIRE_SAMPLES, now, &mut self.rng);
+                let (sampled, expired) = db.expire_sample(EXPIRE_SAMPLES, now, &mut self.rng, keep);
                 if sampled == 0 || expired * 100 <= sampled * EXPIRE_REPEAT_PERCENT {
                     break;
                 }

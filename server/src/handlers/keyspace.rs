@@ -1,8 +1,8 @@
 //! Commands over the whole keyspace (DBSIZE, KEYS, SCAN, FLUSH*, RANDOMKEY), and the
 //! cross-shard forms of RENAME, RENAMENX, COPY and MSETNX.
 //!
-//! The cross-shard forms move values with one hop per shard involved. They are not isolated
-//! from other clients yet: the transaction scheduler makes them atomic.
+//! The readers run between multi-shard transactions (`txn::read_isolated`); the cross-shard
+//! forms move values with one hop per shard involved, under the scheduler's hold.
 
 use bytes::Bytes;
 use corekv_net::Reply;
@@ -14,15 +14,18 @@ use rand::Rng;
 
 use crate::ops::{on_all_shards, on_shard, OpResult, ShardOp};
 use crate::session::Session;
+use crate::txn::{read_isolated, Claim};
 
 pub async fn dbsize(s: &mut Session) -> Reply {
-    let db = s.db;
-    let total = on_all_shards(&s.local, || ShardOp::DbSize { db })
-        .await
-        .into_iter()
-        .map(|r| if let OpResult::Int(n) = r { n } else { 0 })
-        .sum();
-    Reply::Int(total)
+    let (db, local) = (s.db, &s.local);
+    let count = || async move {
+        on_all_shards(local, || ShardOp::DbSize { db })
+            .await
+            .into_iter()
+            .map(|r| if let OpResult::Int(n) = r { n } else { 0 })
+            .sum()
+    };
+    Reply::Int(read_isolated(local, s.txn.held, Claim::All, count).await)
 }
 
 /// FLUSHDB / FLUSHALL [ASYNC|SYNC]
@@ -47,19 +50,22 @@ pub async fn flush(s: &mut Session, args: &[Bytes], all: bool) -> Reply {
 }
 
 pub async fn keys(s: &mut Session, args: &[Bytes]) -> Reply {
-    let (db, pattern) = (s.db, args[1].clone());
-    let mut all = Vec::new();
-    for r in on_all_shards(&s.local, || ShardOp::Keys {
-        db,
-        pattern: pattern.clone(),
-    })
-    .await
-    {
-        if let OpResult::Keys(keys) = r {
-            all.extend(keys.into_iter().map(Reply::Bulk));
+    let (db, pattern, local) = (s.db, &args[1], &s.local);
+    let list = || async move {
+        let mut all = Vec::new();
+        for r in on_all_shards(local, || ShardOp::Keys {
+            db,
+            pattern: pattern.clone(),
+        })
+        .await
+        {
+            if let OpResult::Keys(keys) = r {
+                all.extend(keys.into_iter().map(Reply::Bulk));
+            }
         }
-    }
-    Reply::Array(all)
+        all
+    };
+    Reply::Array(read_isolated(local, s.txn.held, Claim::All, list).await)
 }
 
 /// Cursor layout: the low bits name the shard, the rest is that shard's own cursor.
@@ -104,18 +110,25 @@ pub async fn scan(s: &mut Session, args: &[Bytes]) -> Reply {
         // A cursor from a server with more cores: start over rather than fail.
         (shard, inner) = (0, 0);
     }
-    let db = s.db;
-    let op = ShardOp::Scan {
-        db,
-        cursor: inner,
-        count,
-        pattern,
-        kind,
+    let (db, local) = (s.db, &s.local);
+    // One shard's part: isolated so that a transaction's several steps on it are not split.
+    let read = || {
+        let op = ShardOp::Scan {
+            db,
+            cursor: inner,
+            count,
+            pattern: pattern.clone(),
+            kind: kind.clone(),
+        };
+        async move {
+            match on_shard(local, shard as usize, op).await {
+                OpResult::Scan { cursor, keys } => (cursor, keys),
+                _ => (0, Vec::new()),
+            }
+        }
     };
-    let (next_inner, keys) = match on_shard(&s.local, shard as usize, op).await {
-        OpResult::Scan { cursor, keys } => (cursor, keys),
-        _ => (0, Vec::new()),
-    };
+    let claim = Claim::Shards(vec![shard as usize]);
+    let (next_inner, keys) = read_isolated(local, s.txn.held, claim, read).await;
     let next = if next_inner != 0 {
         (next_inner << SHARD_BITS) | shard
     } else if shard + 1 < shards {
@@ -130,17 +143,22 @@ pub async fn scan(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 pub async fn randomkey(s: &mut Session) -> Reply {
-    let shards = s.shards();
+    let (shards, db, local) = (s.shards(), s.db, &s.local);
     let start = rand::thread_rng().gen_range(0..shards);
-    for k in 0..shards {
-        let shard = (start + k) % shards;
-        if let OpResult::Key(Some(key)) =
-            on_shard(&s.local, shard, ShardOp::RandomKey { db: s.db }).await
-        {
-            return Reply::Bulk(key);
+    // Several shards are read when the first ones are empty: no transaction may move a key
+    // between them meanwhile.
+    let pick = || async move {
+        for k in 0..shards {
+            let shard = (start + k) % shards;
+            if let OpResult::Key(Some(key)) =
+                on_shard(local, shard, ShardOp::RandomKey { db }).await
+            {
+                return Reply::Bulk(key);
+            }
         }
-    }
-    Reply::Nil
+        Reply::Nil
+    };
+    read_isolated(local, s.txn.held, Claim::All, pick).await
 }
 
 fn shard_of(s: &Session, key: &[u8]) -> usize {

@@ -4,11 +4,15 @@
 //! `redis.call`s going straight to the shard (no hop): at once when that is this executor's
 //! shard, else as one command sent to its owner. If it touches a key that shard cannot serve
 //! alone (another shard's, or one a transaction holds), the shard undoes its writes and
-//! answers [`needs_all_shards`]; the script then runs here with its declared keys' shards held
-//! and parked ([`txn::Hold::acquire_sync`]), each call executed synchronously on its key's
-//! shard. So does a script whose declared keys span shards. If it touches a shard it does not
-//! hold, its writes are undone again and it runs with every shard held; this executor then
-//! remembers it as spanning and gives it every shard at once from then on.
+//! answers [`needs_all_shards`]. So does a script whose declared keys span shards. It then
+//! runs here on copies of its declared keys with those keys held by the transaction
+//! scheduler (the spanning path, `handlers::spanning`: snapshot, run on a scratch shard,
+//! store what changed; no shard is parked). If it touches an undeclared key there, nothing is
+//! stored and it runs with every shard held and parked ([`txn::Hold::acquire_sync`]), each
+//! call executed synchronously on its key's shard; this executor then remembers it as
+//! spanning and gives it every shard at once from then on. Inside EXEC, which holds every
+//! shard for a queue with a script, a script needing other shards parks them through EXEC's
+//! own hold ([`run_in_exec`]).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -92,38 +96,33 @@ pub async fn finish(s: &mut Session, id: usize, args: &[Bytes], reply: Reply) ->
     if !needs_all_shards(&reply) {
         return reply;
     }
-    if s.txn.held {
-        // Inside a transaction's own hold: its shards are already held.
-        return Reply::error(
-            "ERR a script inside a transaction must keep its keys on the transaction's shards",
-        );
-    }
-    let declared = declared_keys(id, args);
-    // A script that only touched other shards' keys through its declared keys holds just
-    // their shards; one known to touch undeclared keys holds every shard.
-    if !known_spanning(args) && !declared.is_empty() {
-        let reply = run_held(s, args, txn::Claim::Keys(declared)).await;
+    // A script that only touches its declared keys runs here on copies of them, with just
+    // those keys held (like any command spanning shards: no shard is parked); one known to
+    // touch undeclared keys holds every shard.
+    if !known_spanning(args) && declares_keys(id, args) {
+        let reply = crate::router::cross_shard_atomic(s, id, args.to_vec()).await;
         if !needs_all_shards(&reply) {
             return reply;
         }
     }
     remember_spanning(args);
-    run_held(s, args, txn::Claim::All).await
+    run_held_everywhere(s, args).await
 }
 
-fn declared_keys(id: usize, args: &[Bytes]) -> Vec<Bytes> {
-    corekv_shard::COMMANDS[id]
-        .key_positions(args)
-        .map(|p| args[p].clone())
-        .collect()
-}
-
-/// Runs a script here with the shards of `claim` (and this one) held and parked. With a
-/// partial claim, a call on a shard not held undoes the script's writes and answers
-/// [`needs_all_shards`].
-async fn run_held(s: &mut Session, args: &[Bytes], claim: txn::Claim) -> Reply {
-    let partial = !matches!(claim, txn::Claim::All);
-    let hold = txn::Hold::acquire_sync(&s.local, claim).await;
+/// A script inside EXEC that needs other shards than this one. EXEC holds every shard for a
+/// queue with a script (`txn::multi`), so the script runs here with the other shards parked
+/// for its duration (then they serve EXEC's later commands again).
+pub async fn run_in_exec(s: &mut Session, args: &[Bytes]) -> Reply {
+    let Some(mut hold) = s.txn.exec_hold.take() else {
+        return Reply::error(
+            "ERR a script inside a transaction must keep its keys on the transaction's shards",
+        );
+    };
+    if !hold.holds_every_shard() {
+        s.txn.exec_hold = Some(hold);
+        return Reply::error("ERR a script inside a transaction needs every shard held");
+    }
+    hold.park().await;
     let me = s.local.mesh.me();
     let mut host = HeldHost {
         hold: &hold,
@@ -131,14 +130,32 @@ async fn run_held(s: &mut Session, args: &[Bytes], claim: txn::Claim) -> Reply {
         db: s.db,
         shards: s.shards(),
         me,
-        undo: partial.then(Vec::new),
-        aborted: false,
     };
-    let mut reply = scripting::run_with_host(&mut host, me, args);
-    if host.aborted {
-        host.undo();
-        reply = Reply::error(scripting::NEEDS_ALL_SHARDS);
-    }
+    let reply = scripting::run_with_host(&mut host, me, args);
+    hold.unpark();
+    s.txn.exec_hold = Some(hold);
+    reply
+}
+
+fn declares_keys(id: usize, args: &[Bytes]) -> bool {
+    corekv_shard::COMMANDS[id]
+        .key_positions(args)
+        .next()
+        .is_some()
+}
+
+/// Runs a script here with every shard held and parked.
+async fn run_held_everywhere(s: &mut Session, args: &[Bytes]) -> Reply {
+    let hold = txn::Hold::acquire_sync(&s.local, txn::Claim::All).await;
+    let me = s.local.mesh.me();
+    let mut host = HeldHost {
+        hold: &hold,
+        local: &s.local,
+        db: s.db,
+        shards: s.shards(),
+        me,
+    };
+    let reply = scripting::run_with_host(&mut host, me, args);
     hold.release().await;
     reply
 }
@@ -150,81 +167,9 @@ struct HeldHost<'a> {
     db: usize,
     shards: usize,
     me: usize,
-    /// With a partial hold: each written key's shard and entry before the script wrote it.
-    undo: Option<Vec<(usize, Bytes, Option<Entry>)>>,
-    /// A call needed a shard that is not held: nothing more runs.
-    aborted: bool,
 }
 
 impl HeldHost<'_> {
-    /// The shards a command's keys live on (this one for a keyless command).
-    fn shards_of(&self, spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
-        let mut shards: Vec<usize> = spec
-            .key_positions(args)
-            .map(|p| slot::key_shard(&args[p], self.shards))
-            .collect();
-        if shards.is_empty() {
-            shards.push(self.me);
-        }
-        shards
-    }
-
-    /// Keeps the entries a write command is about to change, the first time each is written.
-    fn log_writes(&mut self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
-        let Some(undo) = &self.undo else {
-            return Ok(());
-        };
-        let mut by_shard: Vec<Vec<Bytes>> = vec![Vec::new(); self.shards];
-        for pos in spec.key_positions(args) {
-            let key = &args[pos];
-            if !undo.iter().any(|(_, k, _)| k == key) {
-                let group = &mut by_shard[slot::key_shard(key, self.shards)];
-                if !group.contains(key) {
-                    group.push(key.clone());
-                }
-            }
-        }
-        let mut logged = Vec::new();
-        for (shard, keys) in by_shard.into_iter().enumerate() {
-            if keys.is_empty() {
-                continue;
-            }
-            let op = ShardOp::Snapshot { db: self.db, keys };
-            match self.hold.execute_op(shard, op) {
-                Some(OpResult::Entries(entries)) => {
-                    logged.extend(entries.into_iter().map(|(k, e)| (shard, k, e)))
-                }
-                _ => return Err(shard_unavailable()),
-            }
-        }
-        if let Some(undo) = &mut self.undo {
-            undo.extend(logged);
-        }
-        Ok(())
-    }
-
-    /// Puts every key the script wrote back as it was.
-    fn undo(&mut self) {
-        let Some(undo) = self.undo.take() else {
-            return;
-        };
-        let mut by_shard: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
-        for (shard, key, entry) in undo {
-            by_shard[shard].push((key, entry));
-        }
-        for (shard, entries) in by_shard.into_iter().enumerate() {
-            if !entries.is_empty() {
-                let _ = self.hold.execute_op(
-                    shard,
-                    ShardOp::Store {
-                        db: self.db,
-                        entries,
-                    },
-                );
-            }
-        }
-    }
-
     fn run(&self, spec: &CommandSpec, args: &[Bytes]) -> Reply {
         let Some(id) = lookup_id(&args[0]) else {
             return Reply::error("ERR Unknown Redis command called from script");
@@ -357,28 +302,10 @@ impl HeldHost<'_> {
 
 impl Host for HeldHost<'_> {
     fn call(&mut self, args: &[Bytes], read_only: bool) -> (Reply, bool) {
-        if self.aborted {
-            return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);
-        }
         let spec = match scripting::check_script_command(args, read_only) {
             Ok(spec) => spec,
             Err(e) => return (e, false),
         };
-        if self.undo.is_some() {
-            let held = self
-                .shards_of(spec, args)
-                .iter()
-                .all(|s| self.hold.holds(*s));
-            if !held {
-                self.aborted = true;
-                return (Reply::error(scripting::NEEDS_ALL_SHARDS), false);
-            }
-            if spec.is_write() {
-                if let Err(e) = self.log_writes(spec, args) {
-                    return (e, false);
-                }
-            }
-        }
         let reply = self.run(spec, args);
         let wrote = spec.is_write() && !reply.is_error();
         (reply, wrote)

@@ -4,13 +4,13 @@
 //! changed is written back to its owner (again one hop per shard).
 //!
 //! One path for every multi-key command (SUNIONSTORE, ZINTER, LMOVE, BITOP, MSETNX, PFMERGE,
-//! blocking pops over several shards...), so each command's semantics live in one handler.
-//! Like the other cross-shard forms this is not isolated from concurrent clients yet: the
-//! transaction scheduler will hold the keys' shards around the three steps.
+//! blocking pops over several shards...), so each command's semantics live in one handler;
+//! scripts whose declared keys span shards run here too, on copies of those keys only. The
+//! transaction scheduler holds the keys around the three steps (`router::cross_shard_atomic`).
 
 use bytes::Bytes;
 use corekv_net::Reply;
-use corekv_shard::cmd::sort;
+use corekv_shard::cmd::{scripting, sort};
 use corekv_shard::db::Entry;
 use corekv_shard::notify::KeyEvent;
 use corekv_shard::{command, now_ms, slot, COMMANDS};
@@ -77,14 +77,24 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
             scratch.dbs[s.db].set(key, e.value.clone(), Some(e.expire_at), now);
         }
     }
-    let reply = command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
+    let script = super::scripting::is_script(spec);
+    let mut run = || command::execute(&mut scratch.ctx_at(s.db, now), spec, args);
+    let reply = match script {
+        true => scripting::on_copies(&keys, run),
+        false => run(),
+    };
     // Its keyspace notifications are raised on this executor's shard once its effects are
-    // stored (a failed write stores nothing, so raises nothing).
+    // stored (a failed write stores nothing, so raises nothing; a script keeps what it wrote
+    // before an error, unless it needs other keys and runs again).
     let events = scratch.take_events();
-    if reply.is_error() {
+    let failed = match script {
+        true => scripting::needs_all_shards(&reply),
+        false => reply.is_error(),
+    };
+    if failed {
         return reply;
     }
-    if !spec.is_write() {
+    if !spec.is_write() && !script {
         raise_on_owners(s, events).await;
         return reply;
     }

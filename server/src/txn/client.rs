@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use corekv_shard::watch::WatchFlag;
 
+use super::Hold;
+
 /// Per-connection transaction state.
 #[derive(Default)]
 pub struct ClientTxn {
@@ -12,6 +14,8 @@ pub struct ClientTxn {
     pub held: bool,
     /// Running EXEC's commands: blocking commands do not block.
     pub in_exec: bool,
+    /// EXEC's hold while its commands run (a script spanning shards parks them through it).
+    pub exec_hold: Option<Hold>,
     /// Between MULTI and EXEC/DISCARD.
     pub multi: Option<Multi>,
     /// Keys WATCHed since the last EXEC/DISCARD/UNWATCH.

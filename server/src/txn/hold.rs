@@ -17,8 +17,35 @@ use crate::mesh::{Envelope, RemoteCommand};
 use crate::ops::{shard_unavailable, OpResult, ShardOp};
 use crate::router::{execute_local, run_held_commands};
 
-/// The global order of multi-shard operations: older transactions are granted first.
+/// The global order of multi-shard operations: older transactions are granted first. Also
+/// counts the transactions started (`NEXT_TXID - 1`), for [`Quiet`].
 static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
+/// Transactions whose writes are all done (counted as their release begins).
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// A whole-keyspace reader's optimistic check (KEYS, DBSIZE, SCAN, RANDOMKEY): no multi-shard
+/// transaction was running when it began, and none started until [`Quiet::still`]. Reads
+/// made in between cannot have seen part of a transaction: a transaction counts as started
+/// before its first intent and as finished after its last write. Costs two atomic loads
+/// before and one after; when it fails the reader holds every shard it reads instead.
+pub struct Quiet {
+    started: u64,
+}
+
+impl Quiet {
+    /// `None` while some transaction is running.
+    pub fn begin() -> Option<Quiet> {
+        // FINISHED first: equal counts then mean nothing started or ran in between.
+        let finished = FINISHED.load(Ordering::Acquire);
+        let started = NEXT_TXID.load(Ordering::Acquire) - 1;
+        (started == finished).then_some(Quiet { started })
+    }
+
+    /// Whether no transaction has started since [`Quiet::begin`].
+    pub fn still(&self) -> bool {
+        NEXT_TXID.load(Ordering::Acquire) - 1 == self.started
+    }
+}
 
 /// What a multi-shard operation needs held.
 #[derive(Debug, Clone)]
@@ -76,6 +103,8 @@ pub struct Hold {
     /// Shards with a granted intent, ascending.
     shards: Vec<usize>,
     parked: Vec<Parked>,
+    /// Every shard held whole ([`Claim::All`]).
+    all: bool,
     released: bool,
 }
 
@@ -84,21 +113,25 @@ impl Hold {
     fn new(local: &Rc<Local>) -> Hold {
         Hold {
             local: local.clone(),
-            txid: NEXT_TXID.fetch_add(1, Ordering::Relaxed),
+            txid: NEXT_TXID.fetch_add(1, Ordering::AcqRel),
             shards: Vec::new(),
             parked: Vec::new(),
+            all: false,
             released: false,
         }
     }
 
     /// Takes a transaction id and waits until `claim` is granted on every shard it involves.
     pub async fn acquire(local: &Rc<Local>, claim: Claim) -> Hold {
+        let all = matches!(claim, Claim::All);
         let plan = claim
             .per_shard(local.mesh.shards())
             .into_iter()
             .map(|(shard, claim)| (shard, claim, Vec::new()))
             .collect();
-        Hold::acquire_running(local, plan).await.0
+        let mut hold = Hold::acquire_running(local, plan).await.0;
+        hold.all = all;
+        hold
     }
 
     /// Like [`Hold::acquire`] with every involved shard held whole (the coordinator's own
@@ -192,9 +225,15 @@ impl Hold {
         self.shards.contains(&shard)
     }
 
+    /// Whether this hold has every shard whole ([`Claim::All`]).
+    pub fn holds_every_shard(&self) -> bool {
+        self.all
+    }
+
     /// Makes every held remote shard serve [`Hold::execute`]: each blocks its thread in a
-    /// loop until this hold is released.
-    async fn park(&mut self) {
+    /// loop until this hold is released or [`Hold::unpark`] is called. Only for a hold of
+    /// whole shards including this one (see ARCHITECTURE.md, "Transactions").
+    pub async fn park(&mut self) {
         let me = self.local.mesh.me();
         for &shard in self.shards.iter().filter(|s| **s != me) {
             let (requests, requests_rx) = mpsc::channel();
@@ -217,6 +256,13 @@ impl Hold {
                     replies,
                 });
             }
+        }
+    }
+
+    /// Lets the parked shards go back to serving everyone, still held.
+    pub fn unpark(&mut self) {
+        for parked in self.parked.drain(..) {
+            let _ = parked.requests.send(ParkRequest::Unpark);
         }
     }
 
@@ -270,6 +316,7 @@ impl Hold {
     /// Releases the parked shards and this one; returns the remote shards still to be told.
     fn release_local(&mut self) -> Vec<usize> {
         self.released = true;
+        FINISHED.fetch_add(1, Ordering::AcqRel);
         let me = self.local.mesh.me();
         let mut remote = Vec::new();
         for &shard in &self.shards {

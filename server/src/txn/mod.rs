@@ -30,12 +30,14 @@
 
 mod client;
 mod hold;
+mod isolated;
 mod locks;
 mod multi;
 mod serve;
 
 pub use client::ClientTxn;
 pub use hold::{Claim, Hold};
+pub use isolated::read_isolated;
 pub use locks::{Locks, ShardClaim};
 pub use multi::{discard, exec, multi, queue, reset, runs_in_multi, unwatch, watch};
-pub use serve::{handle, serve_commands, wait_keys, TxnMsg};
+pub use serve::{active_expire, handle, serve_commands, wait_keys, TxnMsg};

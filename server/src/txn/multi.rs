@@ -195,6 +195,11 @@ fn plan(s: &Session, queued: &[(usize, Vec<Bytes>)], watched: Option<&Watched>) 
         if spec.name.starts_with("sort") && sort::uses_patterns(args) {
             return Plan::Hold(Claim::All);
         }
+        if s.shards() > 1 && crate::handlers::scripting::is_script(spec) {
+            // A script may reach any key: EXEC holds every shard, and one that spans shards
+            // parks them while it runs (`handlers::scripting::run_in_exec`).
+            return Plan::Hold(Claim::All);
+        }
         keys.extend(spec.key_positions(args).map(|p| args[p].clone()));
     }
     if let Some(w) = watched {
@@ -225,14 +230,13 @@ pub async fn exec(s: &mut Session, out: &mut Vec<u8>) -> Option<Reply> {
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
-    let hold = match plan(s, &multi.queued, watched.as_ref()) {
+    match plan(s, &multi.queued, watched.as_ref()) {
         Plan::Here => {
             serve::wait_all_keys(&s.local, &multi.queued).await;
             // Nothing awaits from here to the end of the queue: no one can interleave.
             s.txn.held = true;
-            None
         }
-        Plan::There => None,
+        Plan::There => {}
         Plan::Hold(claim) => {
             let hold = Hold::acquire(&s.local, claim).await;
             if watched.as_ref().is_some_and(|w| watch_broken(w, s.now_ms)) {
@@ -241,7 +245,7 @@ pub async fn exec(s: &mut Session, out: &mut Vec<u8>) -> Option<Reply> {
                 return Some(Reply::NilArray);
             }
             s.txn.held = true;
-            Some(hold)
+            s.txn.exec_hold = Some(hold);
         }
     };
     forget(&s.local, watched);
@@ -253,7 +257,7 @@ pub async fn exec(s: &mut Session, out: &mut Vec<u8>) -> Option<Reply> {
     router::flush(s, out).await;
     s.txn.in_exec = false;
     s.txn.held = false;
-    if let Some(hold) = hold {
+    if let Some(hold) = s.txn.exec_hold.take() {
         hold.release().await;
     }
     None

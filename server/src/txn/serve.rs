@@ -62,6 +62,8 @@ pub enum ParkRequest {
     Run(RemoteCommand),
     /// A whole-shard operation (a script's cross-shard command snapshots and stores entries).
     Op(ShardOp),
+    /// Stop serving synchronously, keeping the intent.
+    Unpark,
     Release,
 }
 
@@ -160,6 +162,21 @@ pub fn release(local: &Local, txid: u64) {
     }
 }
 
+/// The active expiry cycle, leaving alone the keys transactions have claimed here (so a
+/// transaction's view of them stays stable; lazy expiry on access still applies, as in
+/// Redis). A whole-shard claim defers the cycle. Returns whether more keys are due.
+pub fn active_expire(local: &Local, budget: std::time::Duration) -> bool {
+    let locks = local.locks.borrow();
+    let mut shard = local.shard.borrow_mut();
+    if locks.is_idle() {
+        shard.active_expire(budget)
+    } else if locks.claims_whole() {
+        false
+    } else {
+        shard.active_expire_except(budget, &|key| locks.names(key))
+    }
+}
+
 /// Blocks this executor's thread serving one holder's commands until it releases.
 ///
 /// No deadlock: only a holder of this shard parks it, and a synchronous holder always holds
@@ -179,6 +196,7 @@ fn park(
                     .unwrap_or_else(crate::ops::shard_unavailable),
             ),
             Ok(ParkRequest::Op(op)) => ParkReply::Op(crate::ops::execute(local, op)),
+            Ok(ParkRequest::Unpark) => return,
             Ok(ParkRequest::Release) | Err(_) => break,
         };
         if replies.send(reply).is_err() {

@@ -281,6 +281,21 @@ pub fn as_holder<R>(f: impl FnOnce() -> R) -> R {
     out
 }
 
+thread_local! {
+    /// Set while a script runs on a scratch shard holding copies of these keys.
+    static COPIES: std::cell::RefCell<Option<Vec<Bytes>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a script on a scratch shard holding copies of `keys`, which a transaction
+/// holds): the script may touch only these keys; any other makes it answer
+/// [`NEEDS_ALL_SHARDS`].
+pub fn on_copies<R>(keys: &[Bytes], f: impl FnOnce() -> R) -> R {
+    let was = COPIES.with(|c| c.replace(Some(keys.to_vec())));
+    let out = f();
+    COPIES.with(|c| *c.borrow_mut() = was);
+    out
+}
+
 fn claimed(key: &[u8]) -> bool {
     !HOLDER.with(|h| h.get())
         && CLAIMED.with(|c| c.borrow().as_ref().is_some_and(|check| check(key)))
@@ -289,7 +304,8 @@ fn claimed(key: &[u8]) -> bool {
 /// Runs a script on this shard. With several shards, writes are logged so that a script
 /// that turns out to need another shard can be undone and handed back to the server.
 fn run_local(ctx: &mut Ctx, run: impl FnOnce(&mut Engine, &mut dyn Host) -> Reply) -> Reply {
-    let multi = ctx.shard.shard_count > 1;
+    // Copies are never written back after an abort: nothing to undo.
+    let multi = ctx.shard.shard_count > 1 && COPIES.with(|c| c.borrow().is_none());
     let mut host = ShardHost {
         ctx,
         undo: Vec::new(),
@@ -548,8 +564,18 @@ struct ShardHost<'a, 'b> {
 }
 
 impl ShardHost<'_, '_> {
-    /// Whether the command's keys are all this shard's and free of transactions.
+    /// Whether the command's keys are all this shard's and free of transactions (or, on
+    /// copies, all copied).
     fn local_keys(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
+        let copied = COPIES.with(|c| {
+            c.borrow().as_ref().map(|keys| {
+                spec.key_positions(args)
+                    .all(|pos| keys.contains(&args[pos]))
+            })
+        });
+        if let Some(copied) = copied {
+            return copied;
+        }
         let shards = self.ctx.shard.shard_count;
         let me = self.ctx.shard.id;
         spec.key_positions(args).all(|pos| {

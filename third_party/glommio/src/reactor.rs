@@ -427,9 +427,23 @@ impl Reactor {
         source
     }
 
-    pub(crate) fn poll_read_ready(&self, fd: RawFd) -> Source {
-        let source = self.new_source(fd, SourceType::PollAdd, None);
-        self.sys.poll_ready(&source, common_flags() | read_flags());
+    /// A read-readiness poll that stays armed and completes once per readiness event until
+    /// the source is dropped (corekv patch: replaces upstream's one-shot `poll_read_ready`).
+    pub(crate) fn poll_read_ready_multi(&self, fd: RawFd) -> Source {
+        let source = self.new_source(fd, SourceType::PollMulti, None);
+        self.sys.poll_ready(
+            &source,
+            common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP),
+        );
+        source
+    }
+
+    /// Queues a send of `buf` on a stream socket (all of it: `MSG_WAITALL`), submitted with
+    /// the ring's next kernel entry (corekv patch).
+    pub(crate) fn send_queued(&self, fd: RawFd, buf: Vec<u8>) -> Source {
+        let source = self.new_source(fd, SourceType::SockSendOwned(buf), None);
+        self.sys
+            .send_owned(&source, MsgFlags::MSG_WAITALL | MsgFlags::MSG_NOSIGNAL);
         source
     }
 

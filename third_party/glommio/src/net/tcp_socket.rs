@@ -545,6 +545,14 @@ impl<B: RxBuf> TcpStream<B> {
         self.stream.set_write_timeout(dur)
     }
 
+    /// Queues writes in io_uring instead of calling `send` at once (corekv patch): the
+    /// writes of one executor turn reach the kernel in one system call. A write returns as
+    /// soon as its bytes are queued; `flush` or `close` waits until they are sent (and
+    /// reports a failure), and must be awaited before the stream is dropped.
+    pub fn set_queued_sends(&mut self, on: bool) {
+        self.stream.set_queued_sends(on)
+    }
+
     /// Returns the read timeout of this socket.
     pub fn read_timeout(&self) -> Option<Duration> {
         self.stream.read_timeout()

@@ -410,6 +410,11 @@ impl<B: RxBuf> UnixStream<B> {
     pub fn local_addr(&self) -> Result<SocketAddr> {
         self.stream.stream().local_addr().map_err(Into::into)
     }
+
+    /// Queues writes in io_uring, as `TcpStream::set_queued_sends` does (corekv patch).
+    pub fn set_queued_sends(&mut self, on: bool) {
+        self.stream.set_queued_sends(on)
+    }
 }
 
 impl<B: Buffered + Unpin> AsyncBufRead for UnixStream<B> {

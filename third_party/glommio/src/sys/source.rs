@@ -33,6 +33,11 @@ pub(crate) enum SourceType {
     Write(PollableStatus, IoBuffer),
     Read(PollableStatus, Option<IoBuffer>),
     PollAdd,
+    /// Multishot poll (corekv patch): stays armed, one completion per readiness event.
+    PollMulti,
+    /// A stream send from a buffer the source owns, queued for the next ring submission
+    /// (corekv patch).
+    SockSendOwned(Vec<u8>),
     SockSend(DmaBuffer),
     SockRecv(Option<DmaBuffer>),
     SockRecvMsg(
@@ -135,6 +140,12 @@ pub(crate) struct InnerSource {
 }
 
 impl InnerSource {
+    /// Whether the source's I/O latency is measured (corekv patch: the queued, submitted and
+    /// fulfilled timestamps, three clock reads per request, are only taken then).
+    pub(crate) fn wants_latency(&self) -> bool {
+        self.stats_collection.is_some_and(|s| s.latency.is_some())
+    }
+
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
@@ -222,6 +233,18 @@ impl Source {
             SourceType::Write(_, buffer) => buffer,
             x => panic!("Could not extract buffer. Source: {:?}", x),
         })
+    }
+
+    /// Takes the result out, so the next completion of a multishot source can be told apart
+    /// from this one (corekv patch).
+    pub(crate) fn take_result(&self) -> Option<io::Result<usize>> {
+        self.inner.borrow_mut().wakers.result.take()
+    }
+
+    /// Whether the kernel still holds the request (a multishot poll stays armed until its
+    /// last completion).
+    pub(crate) fn is_armed(&self) -> bool {
+        self.inner.borrow().enqueued.is_some()
     }
 
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
