@@ -148,7 +148,7 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             let keys = shard.dbs[db]
                 .live_keys(now)
                 .filter(|(k, _)| corekv_shard::glob::matches(&pattern, k, false))
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| Bytes::copy_from_slice(k))
                 .collect();
             OpResult::Keys(keys)
         }
@@ -167,9 +167,9 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
                     .is_none_or(|p| corekv_shard::glob::matches(p, k, false));
                 let kind_ok = kind
                     .as_ref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name()));
+                    .is_none_or(|t| t.eq_ignore_ascii_case(e.value().type_name()));
                 if pattern_ok && kind_ok {
-                    keys.push(k.clone());
+                    keys.push(Bytes::copy_from_slice(k));
                 }
             });
             OpResult::Scan {
@@ -199,9 +199,11 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
         ShardOp::Take { db, key } => {
             OpResult::Entry(local.shard.borrow_mut().dbs[db].remove(&key, now))
         }
-        ShardOp::Peek { db, key } => {
-            OpResult::Entry(local.shard.borrow_mut().dbs[db].get(&key, now).cloned())
-        }
+        ShardOp::Peek { db, key } => OpResult::Entry(
+            local.shard.borrow_mut().dbs[db]
+                .get(&key, now)
+                .map(|e| e.to_entry()),
+        ),
         ShardOp::Put {
             db,
             key,
@@ -233,7 +235,7 @@ fn run(local: &Local, op: ShardOp) -> OpResult {
             OpResult::Entries(
                 keys.into_iter()
                     .map(|k| {
-                        let entry = db.get(&k, now).cloned();
+                        let entry = db.get(&k, now).map(|e| e.to_entry());
                         (k, entry)
                     })
                     .collect(),

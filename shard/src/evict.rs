@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use corekv_net::Reply;
 use rand::Rng;
 
-use crate::db::{clock_secs, Entry};
+use crate::db::{clock_secs, EntryMut, EntryRef};
 use crate::memory::Pressure;
 use crate::sketch::Sketch;
 use crate::store::{now_ms, Shard};
+use crate::table::node::Meta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -115,13 +116,13 @@ pub fn lfu_minutes(now_ms: u64) -> u16 {
 }
 
 /// The counter after decay (Redis's LFUDecrAndReturn); what OBJECT FREQ reports.
-pub fn lfu_decayed(entry: &Entry, decay_time: u32, now_ms: u64) -> u8 {
+pub fn lfu_decayed(meta: Meta, decay_time: u32, now_ms: u64) -> u8 {
     if decay_time == 0 {
-        return entry.freq;
+        return meta.freq;
     }
-    let elapsed = lfu_minutes(now_ms).wrapping_sub(entry.freq_minutes) as u32;
+    let elapsed = lfu_minutes(now_ms).wrapping_sub(meta.freq_minutes) as u32;
     let periods = elapsed / decay_time;
-    entry.freq.saturating_sub(periods.min(255) as u8)
+    meta.freq.saturating_sub(periods.min(255) as u8)
 }
 
 /// Redis's LFULogIncr: the counter grows with probability 1 / ((counter - 5) * factor + 1).
@@ -206,7 +207,7 @@ impl Eviction {
     pub fn on_read(
         &mut self,
         key: &[u8],
-        entry: Option<&mut Entry>,
+        entry: Option<&mut EntryMut<'_>>,
         now_ms: u64,
         rng: &mut impl Rng,
     ) {
@@ -219,17 +220,19 @@ impl Eviction {
             }
             p if p.is_lfu() => {
                 if let Some(e) = entry {
-                    let decayed = lfu_decayed(e, self.config.lfu_decay_time, now_ms);
-                    e.freq = lfu_log_incr(decayed, self.config.lfu_log_factor, rng);
-                    e.freq_minutes = lfu_minutes(now_ms);
-                    e.last_access = clock_secs(now_ms);
+                    let decayed = lfu_decayed(e.meta(), self.config.lfu_decay_time, now_ms);
+                    e.set_meta(Meta {
+                        last_access: clock_secs(now_ms),
+                        freq: lfu_log_incr(decayed, self.config.lfu_log_factor, rng),
+                        freq_minutes: lfu_minutes(now_ms),
+                    });
                 }
                 return;
             }
             _ => {}
         }
         if let Some(e) = entry {
-            e.last_access = clock_secs(now_ms);
+            e.set_last_access(clock_secs(now_ms));
         }
     }
 
@@ -258,13 +261,13 @@ impl Eviction {
         }
     }
 
-    fn score(&self, key: &[u8], e: &Entry, now_ms: u64) -> u64 {
-        let idle = clock_secs(now_ms).saturating_sub(e.last_access) as u64;
+    fn score(&self, key: &[u8], e: EntryRef<'_>, now_ms: u64) -> u64 {
+        let idle = clock_secs(now_ms).saturating_sub(e.last_access()) as u64;
         match self.config.policy {
             Policy::AllKeysLfu | Policy::VolatileLfu => {
-                255 - lfu_decayed(e, self.config.lfu_decay_time, now_ms) as u64
+                255 - lfu_decayed(e.meta(), self.config.lfu_decay_time, now_ms) as u64
             }
-            Policy::VolatileTtl => u64::MAX - e.expire_at,
+            Policy::VolatileTtl => u64::MAX - e.expire_at(),
             Policy::AllKeysTinyLfu => {
                 let freq = self.sketch_estimate(key).unwrap_or(0) as u64;
                 ((15 - freq) << 32) | idle

@@ -14,9 +14,11 @@ pub mod glob;
 pub mod long_double;
 pub mod memory;
 pub mod notify;
+pub mod reply_arena;
 pub mod sketch;
 pub mod slot;
 pub mod store;
+pub mod table;
 pub mod types;
 pub mod usage;
 pub mod value;
@@ -24,4 +26,4 @@ pub mod watch;
 
 pub use command::{lookup, lookup_id, CommandSpec, Merge, Route, COMMANDS};
 pub use store::{now_ms, Ctx, Shard, ShardStats};
-pub use value::Value;
+pub use value::{Value, ValueRef};

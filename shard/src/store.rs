@@ -8,7 +8,7 @@ use corekv_net::Reply;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::db::{Db, Entry};
+use crate::db::{Db, Entry, EntryMut};
 use crate::errors;
 use crate::evict::Eviction;
 use crate::memory::ShardMemory;
@@ -46,6 +46,9 @@ pub struct Shard {
     /// Whether the databases log expired keys, i.e. `notify` wanted `expired` when last checked.
     expiry_logged: bool,
 }
+
+/// Time a tick spends at most moving buckets of each resizing key table.
+const REHASH_PER_TICK: Duration = Duration::from_millis(1);
 
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
 /// another round to run at once (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP and 25%).
@@ -116,7 +119,14 @@ impl Shard {
         self.sync_expiry_log();
         let more = self.expire_rounds(budget, keep);
         self.collect_expired();
-        more
+        // Key tables resizing move buckets here too (Redis's incrementallyRehash), so an idle
+        // shard finishes a resize without waiting for traffic.
+        let rehash = budget.min(REHASH_PER_TICK);
+        let resizing = self
+            .dbs
+            .iter_mut()
+            .fold(false, |more, db| db.rehash_for(rehash) | more);
+        more || resizing
     }
 
     fn expire_rounds(&mut self, budget: Duration, keep: &dyn Fn(&[u8]) -> bool) -> bool {
@@ -280,7 +290,7 @@ impl Ctx<'_> {
     }
 
     /// Reads a key for a read command, counting a hit or miss and refreshing its access time.
-    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn read(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
         let now = self.now_ms;
         let Some(index) = self.shard.dbs[self.db].live_index(key, now) else {
             self.shard.stats.keyspace_misses += 1;
@@ -291,10 +301,10 @@ impl Ctx<'_> {
         };
         self.shard.stats.keyspace_hits += 1;
         let shard = &mut *self.shard;
-        let e = shard.dbs[self.db].entry_at(index)?;
+        let mut e = shard.dbs[self.db].entry_at(index)?;
         shard
             .eviction
-            .on_read(key, Some(&mut *e), now, &mut shard.rng);
+            .on_read(key, Some(&mut e), now, &mut shard.rng);
         Some(e)
     }
 
@@ -302,7 +312,11 @@ impl Ctx<'_> {
     pub fn read_string(&mut self, key: &[u8]) -> Result<Option<Bytes>, Reply> {
         match self.read(key) {
             None => Ok(None),
-            Some(e) => e.value.as_bytes().map(Some).ok_or_else(errors::wrong_type),
+            Some(e) => e
+                .value()
+                .reply_bytes()
+                .map(Some)
+                .ok_or_else(errors::wrong_type),
         }
     }
 
@@ -311,7 +325,7 @@ impl Ctx<'_> {
         let now = self.now_ms;
         match self.shard.dbs[self.db].get(key, now) {
             None => Ok(None),
-            Some(e) if e.value.as_bytes().is_some() => Ok(Some(e.value.clone())),
+            Some(e) if e.value().is_string() => Ok(Some(e.value().to_value())),
             Some(_) => Err(errors::wrong_type()),
         }
     }
@@ -348,7 +362,7 @@ impl Ctx<'_> {
     pub fn read_as<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
         match self.read(key) {
             None => Ok(None),
-            Some(e) => T::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
+            Some(e) => e.of::<T>().map(Some).ok_or_else(errors::wrong_type),
         }
     }
 
@@ -364,12 +378,10 @@ impl Ctx<'_> {
                 db.get(key, now);
                 return Ok(None);
             }
-            Some(e) if T::of(&e.value).is_none() => return Err(errors::wrong_type()),
+            Some(e) if e.of::<T>().is_none() => return Err(errors::wrong_type()),
             Some(_) => {}
         }
-        Ok(db
-            .get_for_update(key, now)
-            .and_then(|e| T::of_mut(&mut e.value)))
+        Ok(db.get_for_update(key, now).and_then(|e| e.into_mut::<T>()))
     }
 
     /// Like [`Ctx::update_as`], creating an empty collection when the key is absent. If the
@@ -381,7 +393,7 @@ impl Ctx<'_> {
         let now = self.now_ms;
         self.shard.dbs[self.db]
             .keys_mut(key, now)
-            .and_then(|e| T::of_mut(&mut e.value))
+            .and_then(|e| e.into_mut::<T>())
             .ok_or_else(errors::wrong_type)
     }
 
@@ -391,7 +403,7 @@ impl Ctx<'_> {
         let now = self.now_ms;
         let empty = self.shard.dbs[self.db]
             .peek(key, now)
-            .and_then(|e| T::of(&e.value))
+            .and_then(|e| e.of::<T>())
             .is_some_and(T::is_empty);
         if empty {
             self.remove(key);

@@ -1,6 +1,5 @@
 //! MEMORY USAGE: the bytes a key and its value take, as the allocator hands them out.
 
-use crate::db::Entry;
 use crate::store::Shard;
 use crate::value::Value;
 
@@ -19,23 +18,20 @@ pub fn alloc_size(n: usize) -> usize {
     }
 }
 
-/// Table bytes of one key beyond its key and value allocations: the table's slot (hash,
-/// key handle, entry) plus the index's slot and control byte.
-pub fn entry_overhead() -> usize {
-    std::mem::size_of::<(u64, bytes::Bytes, Entry)>() + std::mem::size_of::<usize>() + 1
-}
-
 impl Shard {
-    /// Bytes used by a live key (`None` if absent). Strings are sized from their allocation;
-    /// a collection is measured by the allocator while a copy of it is made (O(size)).
+    /// Bytes used by a live key (`None` if absent): its node (key, metadata, short value),
+    /// its share of the index, and what a boxed value holds. Strings are sized from their
+    /// allocation; a collection is measured by the allocator while a copy of it is made
+    /// (O(size)).
     pub fn memory_usage(&self, db: usize, key: &[u8], now_ms: u64) -> Option<u64> {
-        let entry = self.dbs[db].peek(key, now_ms)?;
-        let value = match &entry.value {
-            Value::Int(_) => 0,
-            Value::Str(b) | Value::Raw(b) => alloc_size(b.len()),
-            collection => self.measure_copy(collection),
+        let db = &self.dbs[db];
+        let entry = db.peek(key, now_ms)?;
+        let value = match entry.value().as_value() {
+            None => 0,
+            Some(Value::Str(b) | Value::Raw(b)) => alloc_size(b.len()),
+            Some(collection) => self.measure_copy(collection),
         };
-        Some((entry_overhead() + alloc_size(key.len()) + value) as u64)
+        Some((alloc_size(entry.node_size()) + db.index_bytes_per_key() + value) as u64)
     }
 
     fn measure_copy(&self, value: &Value) -> usize {

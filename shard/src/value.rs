@@ -4,6 +4,9 @@ use bytes::Bytes;
 
 use crate::types::{Hash, List, Set, Stream, ZSet};
 
+/// Redis's longest `embstr` string.
+const EMBSTR_MAX: usize = 44;
+
 /// A stored value. Collections are boxed so the common case, a string, keeps entries small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -31,6 +34,17 @@ impl Value {
         }
     }
 
+    /// [`Value::string`] for an argument about to be stored in the key table: a short string
+    /// is copied into the key's node there, so it may share the request's buffer until then
+    /// (no allocation of its own); a longer one is copied out as usual.
+    pub fn string_arg(data: &Bytes) -> Value {
+        match parse_canonical_int(data) {
+            Some(n) => Value::Int(n),
+            None if data.len() <= crate::table::node::INLINE_MAX => Value::Str(data.clone()),
+            None => Value::Str(Bytes::copy_from_slice(data)),
+        }
+    }
+
     /// Redis's name for the type (`TYPE`).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -47,7 +61,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
-            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
@@ -65,6 +79,89 @@ impl Value {
                 itoa::Buffer::new().format(*n).as_bytes(),
             )),
             _ => None,
+        }
+    }
+}
+
+/// A stored value as the key table holds it: short strings and integers unboxed in the key's
+/// node, anything else as a [`Value`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A short string stored unboxed (up to `table::node::INLINE_MAX` bytes).
+    Str(&'a [u8]),
+    /// A canonical integer (Redis's int encoding).
+    Int(i64),
+    Value(&'a Value),
+}
+
+impl<'a> ValueRef<'a> {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ValueRef::Str(_) | ValueRef::Int(_) => "string",
+            ValueRef::Value(v) => v.type_name(),
+        }
+    }
+
+    pub fn encoding(self) -> &'static str {
+        match self {
+            ValueRef::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::Int(_) => "int",
+            ValueRef::Value(v) => v.encoding(),
+        }
+    }
+
+    pub fn is_string(self) -> bool {
+        self.type_name() == "string"
+    }
+
+    /// The boxed value, `None` for unboxed strings and integers.
+    pub fn as_value(self) -> Option<&'a Value> {
+        match self {
+            ValueRef::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A string's bytes as stored (`None` for integers and other types).
+    pub fn as_str_bytes(self) -> Option<&'a [u8]> {
+        match self {
+            ValueRef::Str(s) => Some(s),
+            ValueRef::Value(Value::Str(b) | Value::Raw(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Str(s) => Value::Str(Bytes::copy_from_slice(s)),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Value(v) => v.clone(),
+        }
+    }
+
+    /// The string's bytes in a buffer of their own, `None` for non-string types.
+    pub fn as_bytes(self) -> Option<Bytes> {
+        match self {
+            ValueRef::Str(s) => Some(Bytes::copy_from_slice(s)),
+            ValueRef::Int(n) => Some(Bytes::copy_from_slice(
+                itoa::Buffer::new().format(n).as_bytes(),
+            )),
+            ValueRef::Value(v) => v.as_bytes(),
+        }
+    }
+
+    /// The string's bytes for a reply: unboxed strings are copied into a per-thread arena
+    /// rather than an allocation of their own, so a GET allocates nothing. Never store the
+    /// result (it shares its arena chunk with other replies).
+    pub fn reply_bytes(self) -> Option<Bytes> {
+        match self {
+            ValueRef::Str(s) => Some(crate::reply_arena::copy(s)),
+            ValueRef::Int(n) => Some(crate::reply_arena::copy(
+                itoa::Buffer::new().format(n).as_bytes(),
+            )),
+            ValueRef::Value(v) => v.as_bytes(),
         }
     }
 }

@@ -2,7 +2,7 @@
 # Bytes per key: loads N keys (16-byte keys, 32-byte values, optionally with a TTL) into corekv
 # and into redis-server, and prints used_memory and used_memory_rss per key for each.
 #
-#   tools/bench/memory_per_key.sh [N...]        (default: 1000000)
+#   tools/bench/memory_per_key.sh [N...]        (default: 1000000; bench/RESULTS.md: 1000000 10000000)
 #
 # Needs target/release/corekv (cargo build --release -p corekv), redis-server, redis-cli and
 # python3 (to write the load). Servers run on free ports and are stopped afterwards.
@@ -32,17 +32,18 @@ PY
 
 measure() { # name port count ttl
     before=$(field "$2" used_memory)
+    rss_before=$(field "$2" used_memory_rss)
     load "$3" "$4" > "$TMP/load"
     redis-cli -p "$2" --pipe < "$TMP/load" > /dev/null
     used=$(field "$2" used_memory)
     rss=$(field "$2" used_memory_rss)
     keys=$(redis-cli -p "$2" DBSIZE)
-    echo "| $1 | $3 | $( [ "$4" = 1 ] && echo yes || echo no ) | $keys | $used | $rss | $(( (used - before) / $3 )) | $(( rss / $3 )) |"
+    echo "| $1 | $3 | $( [ "$4" = 1 ] && echo yes || echo no ) | $keys | $used | $rss | $(( (used - before) / $3 )) | $(( (rss - rss_before) / $3 )) | $(( rss / $3 )) |"
     redis-cli -p "$2" FLUSHALL > /dev/null
 }
 
-echo "| server | keys | TTL | DBSIZE | used_memory | used_memory_rss | used bytes/key (over empty) | RSS bytes/key |"
-echo "|---|---:|---|---:|---:|---:|---:|---:|"
+echo "| server | keys | TTL | DBSIZE | used_memory | used_memory_rss | used bytes/key (over empty) | RSS bytes/key (over empty) | RSS bytes/key |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
 for n in $COUNTS; do
     for ttl in 0 1; do
         p=$(port)

@@ -230,7 +230,7 @@ impl HeldHost<'_> {
         }
         let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); self.shards];
         for (key, old) in before {
-            let new = scratch.dbs[self.db].peek(&key, now).cloned();
+            let new = scratch.dbs[self.db].peek(&key, now).map(|e| e.to_entry());
             let same = match (&old, &new) {
                 (None, None) => true,
                 (Some(a), Some(b)) => a.value == b.value && a.expire_at == b.expire_at,

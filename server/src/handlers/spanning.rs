@@ -101,7 +101,7 @@ pub async fn run(s: &mut Session, id: usize, args: &[Bytes]) -> Reply {
 
     let mut changes: Vec<Vec<(Bytes, Option<Entry>)>> = vec![Vec::new(); shards];
     for (key, old) in before {
-        let new = scratch.dbs[s.db].peek(&key, now).cloned();
+        let new = scratch.dbs[s.db].peek(&key, now).map(|e| e.to_entry());
         let same = match (&old, &new) {
             (None, None) => true,
             (Some(a), Some(b)) => a.value == b.value && a.expire_at == b.expire_at,

@@ -130,7 +130,7 @@ pub fn watch_keys(local: &Local, db: usize, keys: &[Bytes], flag: &WatchFlag) ->
     let now = corekv_shard::now_ms();
     keys.iter()
         .map(|k| {
-            let expiry = d.get(k, now).map_or(0, |e| e.expire_at);
+            let expiry = d.get(k, now).map_or(0, |e| e.expire_at());
             d.watchers.add(k.clone(), flag);
             expiry
         })

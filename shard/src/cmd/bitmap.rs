@@ -51,7 +51,7 @@ fn update_string<R>(
 ) -> Result<R, Reply> {
     let now = ctx.now_ms;
     // Check the type first: get_for_update counts as a write even when we then refuse.
-    match ctx.db().get(key, now).map(|e| e.value.type_name()) {
+    match ctx.db().get(key, now).map(|e| e.value().type_name()) {
         Some("string") => {}
         Some(_) => return Err(errors::wrong_type()),
         None => {
@@ -61,20 +61,17 @@ fn update_string<R>(
             return Ok(r);
         }
     }
-    let entry = ctx
+    let mut entry = ctx
         .db()
         .get_for_update(key, now)
         .ok_or_else(errors::wrong_type)?;
-    let mut buf = match std::mem::replace(&mut entry.value, Value::Int(0)) {
-        Value::Str(b) | Value::Raw(b) => BytesMut::from(b),
-        other => BytesMut::from(&other.as_bytes().unwrap_or_default()[..]),
-    };
+    entry.set_last_access(clock_secs(now));
+    let mut buf = BytesMut::from(entry.take_string().unwrap_or_default());
     if buf.len() < len {
         buf.resize(len, 0);
     }
     let r = change(&mut buf);
-    entry.value = Value::Raw(buf.freeze());
-    entry.last_access = clock_secs(now);
+    ctx.db().update_value(key, Value::Raw(buf.freeze()));
     Ok(r)
 }
 
@@ -719,9 +716,9 @@ mod tests {
     fn setbit_keeps_ttl_and_skips_no_op_writes() {
         let mut s = Shard::new(0, 16);
         assert_eq!(cmd(&mut s, "SET k x PX 100000"), Reply::Ok);
-        let expire_at = s.dbs[0].peek(b"k", 0).map(|e| e.expire_at);
+        let expire_at = s.dbs[0].peek(b"k", 0).map(|e| e.expire_at());
         assert_eq!(cmd(&mut s, "SETBIT k 100 1"), Reply::Int(0));
-        assert_eq!(s.dbs[0].peek(b"k", 0).map(|e| e.expire_at), expire_at);
+        assert_eq!(s.dbs[0].peek(b"k", 0).map(|e| e.expire_at()), expire_at);
         let changes = s.dbs[0].changes;
         // "x" is 01111000: bit 1 is already set.
         assert_eq!(cmd(&mut s, "SETBIT k 1 1"), Reply::Int(1));
@@ -729,7 +726,7 @@ mod tests {
         assert_eq!(cmd(&mut s, "SETBIT k 1 0"), Reply::Int(1));
         assert_eq!(s.dbs[0].changes, changes + 1);
         assert_eq!(cmd(&mut s, "BITFIELD k SET u8 0 255"), ints(&[0b0011_1000]));
-        assert_eq!(s.dbs[0].peek(b"k", 0).map(|e| e.expire_at), expire_at);
+        assert_eq!(s.dbs[0].peek(b"k", 0).map(|e| e.expire_at()), expire_at);
     }
 
     #[test]

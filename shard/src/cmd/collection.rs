@@ -23,7 +23,7 @@ pub fn peek<'c, T: Collection>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'
     let now = ctx.now_ms;
     match ctx.db().peek(key, now) {
         None => Ok(None),
-        Some(e) => T::of(&e.value).map(Some).ok_or_else(errors::wrong_type),
+        Some(e) => e.of::<T>().map(Some).ok_or_else(errors::wrong_type),
     }
 }
 
@@ -39,7 +39,7 @@ pub fn read_with_rng<'c, T: Collection>(
     let shard = &mut *ctx.shard;
     let value = shard.dbs[ctx.db]
         .peek(key, now)
-        .and_then(|e| T::of(&e.value))
+        .and_then(|e| e.of::<T>())
         .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
 }
@@ -56,7 +56,7 @@ pub fn update_with_rng<'c, T: Collection>(
     let value = found
         .then(|| shard.dbs[ctx.db].keys_mut(key, now))
         .flatten()
-        .and_then(|e| T::of_mut(&mut e.value))
+        .and_then(|e| e.into_mut::<T>())
         .filter(|c| !c.is_empty());
     Ok((value, &mut shard.rng))
 }

@@ -10,7 +10,7 @@ use crate::command::{spec, CommandSpec, Route, ALL_KEYS, ONE_KEY, W};
 use crate::errors;
 use crate::notify::NotifyFlags;
 use crate::store::Ctx;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 
 use sketch::REGISTERS;
 
@@ -54,10 +54,10 @@ fn corrupt() -> Reply {
 
 /// The HLL bytes of a stored value: WRONGTYPE for other types, Redis's HLL-specific
 /// WRONGTYPE for strings that are not HLLs (integers included, as Redis's `int` encoding).
-fn hll_bytes(value: &Value) -> Result<&Bytes, Reply> {
-    match value {
-        Value::Str(b) | Value::Raw(b) if sketch::is_valid(b) => Ok(b),
-        Value::Str(_) | Value::Raw(_) | Value::Int(_) => Err(not_hll()),
+fn hll_bytes(value: ValueRef<'_>) -> Result<&[u8], Reply> {
+    match value.as_str_bytes() {
+        Some(b) if sketch::is_valid(b) => Ok(b),
+        _ if value.is_string() => Err(not_hll()),
         _ => Err(errors::wrong_type()),
     }
 }
@@ -66,16 +66,11 @@ fn hll_bytes(value: &Value) -> Result<&Bytes, Reply> {
 /// when the value is not shared, and stores the result back as a raw string.
 fn modify<T>(ctx: &mut Ctx, key: &[u8], change: impl FnOnce(&mut Vec<u8>) -> T) -> Option<T> {
     let now = ctx.now_ms;
-    let entry = ctx.db().get(key, now)?;
-    let mut bytes = match std::mem::replace(&mut entry.value, Value::Int(0)) {
-        Value::Str(b) | Value::Raw(b) => Vec::from(b),
-        other => {
-            entry.value = other;
-            return None;
-        }
-    };
+    let mut entry = ctx.db().get(key, now)?;
+    entry.value().as_str_bytes()?;
+    let mut bytes = Vec::from(entry.take_string()?);
     let out = change(&mut bytes);
-    entry.value = Value::Raw(Bytes::from(bytes));
+    ctx.db().update_value(key, Value::Raw(Bytes::from(bytes)));
     Some(out)
 }
 
@@ -90,7 +85,7 @@ fn check_existing(ctx: &mut Ctx, key: &[u8]) -> Result<bool, Reply> {
     let now = ctx.now_ms;
     match ctx.db().get(key, now) {
         None => Ok(false),
-        Some(e) => hll_bytes(&e.value).map(|_| true),
+        Some(e) => hll_bytes(e.value()).map(|_| true),
     }
 }
 
@@ -142,7 +137,7 @@ pub fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let (cached, computed) = match ctx.read(key) {
         None => return Reply::Int(0),
-        Some(e) => match hll_bytes(&e.value) {
+        Some(e) => match hll_bytes(e.value()) {
             Err(e) => return e,
             Ok(b) => match sketch::cached_count(b) {
                 Some(card) => (Some(card), None),
@@ -167,7 +162,7 @@ fn merge_keys(ctx: &mut Ctx, keys: &[Bytes], max: &mut [u8; REGISTERS]) -> Resul
     let mut dense = false;
     for key in keys {
         let Some(e) = ctx.read(key) else { continue };
-        let b = hll_bytes(&e.value)?;
+        let b = hll_bytes(e.value())?;
         dense |= sketch::is_dense(b);
         sketch::merge_into(max, b).map_err(|_| corrupt())?;
     }

@@ -10,7 +10,7 @@ use crate::errors;
 use crate::evict::Policy;
 use crate::notify::NotifyFlags;
 use crate::store::Ctx;
-use crate::value::Value;
+use crate::value::ValueRef;
 
 /// DEL / UNLINK on this shard's keys.
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -51,7 +51,7 @@ pub fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     if let Some(e) = ctx.db().get(&args[1], now) {
-        return Reply::status(e.value.type_name());
+        return Reply::status(e.value().type_name());
     }
     ctx.notify(NotifyFlags::KEY_MISS, "keymiss", &args[1]);
     Reply::status("none")
@@ -137,7 +137,7 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if dst_db == ctx.db && args[1] == args[2] {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let Some(entry) = ctx.read(&args[1]).map(|e| e.clone()) else {
+    let Some(entry) = ctx.read(&args[1]).map(|e| e.to_entry()) else {
         return Reply::Int(0);
     };
     Reply::Int(put_copy(ctx, dst_db, &args[2], entry, opts.replace) as i64)
@@ -229,7 +229,7 @@ pub fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(entry) = ctx.db().get(&args[1], now) else {
         return Reply::Int(0);
     };
-    let current = entry.expire_at;
+    let current = entry.expire_at();
     // A key without TTL counts as an infinite TTL for GT and LT.
     let allowed = !(nx && current != 0
         || xx && current == 0
@@ -267,10 +267,10 @@ pub fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(entry) = ctx.read(&args[1]) else {
         return Reply::Int(-2);
     };
-    if entry.expire_at == 0 {
+    let at = entry.expire_at();
+    if at == 0 {
         return Reply::Int(-1);
     }
-    let at = entry.expire_at;
     let remaining = at.saturating_sub(now);
     Reply::Int(if is(name, "ttl") {
         (remaining as i64 + 500) / 1000
@@ -286,7 +286,7 @@ pub fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     match ctx.db().get(&args[1], now) {
-        Some(e) if e.expire_at != 0 => {
+        Some(e) if e.expire_at() != 0 => {
             ctx.db().set_expire(&args[1], 0, now);
             ctx.notify(NotifyFlags::GENERIC, "persist", &args[1]);
             Reply::Int(1)
@@ -325,16 +325,16 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Nil;
     };
     if is(sub, "encoding") {
-        Reply::bulk(entry.value.encoding())
+        Reply::bulk(entry.value().encoding())
     } else if is(sub, "idletime") {
         if config.policy.is_lfu() {
             return Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access) as i64)
+        Reply::Int(crate::db::clock_secs(now).saturating_sub(entry.last_access()) as i64)
     } else if is(sub, "freq") {
         match (config.policy, estimate) {
             (p, _) if p.is_lfu() => Reply::Int(
-                crate::evict::lfu_decayed(entry, config.lfu_decay_time, now) as i64,
+                crate::evict::lfu_decayed(entry.meta(), config.lfu_decay_time, now) as i64,
             ),
             (Policy::AllKeysTinyLfu, n) => Reply::Int(n.unwrap_or(0) as i64),
             _ => Reply::error(
@@ -343,8 +343,8 @@ pub fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     } else {
         // Small shared integers are refcounted forever in Redis.
-        Reply::Int(match entry.value {
-            Value::Int(n) if (0..10000).contains(&n) => i32::MAX as i64,
+        Reply::Int(match entry.value() {
+            ValueRef::Int(n) if (0..10000).contains(&n) => i32::MAX as i64,
             _ => 1,
         })
     }

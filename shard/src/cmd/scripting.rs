@@ -589,7 +589,7 @@ impl ShardHost<'_, '_> {
         for pos in spec.key_positions(args) {
             let key = &args[pos];
             if !self.undo.iter().any(|(k, _)| k == key) {
-                let before = self.ctx.db().peek(key, now).cloned();
+                let before = self.ctx.db().peek(key, now).map(|e| e.to_entry());
                 self.undo.push((key.clone(), before));
             }
         }

@@ -247,7 +247,7 @@ fn load_sets<'c>(ctx: &'c mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<&'c Set>
     let db = &ctx.shard.dbs[ctx.db];
     Ok(keys
         .iter()
-        .map(|k| db.peek(k, now).and_then(|e| Set::of(&e.value)))
+        .map(|k| db.peek(k, now).and_then(|e| e.of::<Set>()))
         .collect())
 }
 

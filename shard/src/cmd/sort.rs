@@ -15,7 +15,7 @@ use crate::errors;
 use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::list::{End, NodeLimit};
-use crate::types::{Collection, Hash, List, Set, ZSet};
+use crate::types::{Hash, List, Set, ZSet};
 use crate::value::Value;
 
 #[rustfmt::skip]
@@ -158,10 +158,8 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
     let (key, field) = substitute(pattern, element)?;
     let entry = ctx.read(&key)?;
     match field {
-        Some(field) => Hash::of(&entry.value)?
-            .get(&field)
-            .map(Bytes::copy_from_slice),
-        None => entry.value.as_bytes(),
+        Some(field) => entry.of::<Hash>()?.get(&field).map(Bytes::copy_from_slice),
+        None => entry.value().as_bytes(),
     }
 }
 
@@ -209,15 +207,16 @@ pub fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let loaded = match ctx.read(&args[1]) {
         None => Some(Vec::new()),
         Some(entry) => {
-            let is_set = matches!(entry.value, Value::Set(_));
+            let value = entry.value();
+            let is_set = matches!(value.as_value(), Some(Value::Set(_)));
             if dont_sort && is_set && o.store.is_some() {
                 // A stored result must not depend on hash table order: Redis sorts it.
                 dont_sort = false;
                 alpha = true;
                 by = None;
             }
-            let reverse = dont_sort && o.desc && matches!(entry.value, Value::ZSet(_));
-            elements(&entry.value, reverse)
+            let reverse = dont_sort && o.desc && matches!(value.as_value(), Some(Value::ZSet(_)));
+            value.as_value().and_then(|v| elements(v, reverse))
         }
     };
     let Some(elements) = loaded else {

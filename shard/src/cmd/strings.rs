@@ -165,7 +165,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Condition::IfPresent => exists,
     };
     if allowed {
-        ctx.write(key, Value::string(&args[2]), expire_at);
+        ctx.write(key, Value::string_arg(&args[2]), expire_at);
         ctx.notify(NotifyFlags::STRING, "set", key);
         if matches!(opts.expiry, ExpiryOption::At { .. }) {
             ctx.notify(NotifyFlags::GENERIC, "expire", key);
@@ -183,7 +183,7 @@ pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.db().contains(&args[1], now) {
         return Reply::Int(0);
     }
-    ctx.write(&args[1], Value::string(&args[2]), Some(0));
+    ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
     ctx.notify(NotifyFlags::STRING, "set", &args[1]);
     Reply::Int(1)
 }
@@ -197,7 +197,7 @@ pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     match absolute_expiry(&args[2], unit, false, ctx.now_ms, name) {
         Ok(at) => {
-            ctx.write(&args[1], Value::string(&args[3]), Some(at));
+            ctx.write(&args[1], Value::string_arg(&args[3]), Some(at));
             ctx.notify(NotifyFlags::STRING, "set", &args[1]);
             ctx.notify(NotifyFlags::GENERIC, "expire", &args[1]);
             Reply::Ok
@@ -210,7 +210,7 @@ pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.read_string(&args[1]) {
         Ok(old) => {
-            ctx.write(&args[1], Value::string(&args[2]), Some(0));
+            ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
             ctx.notify(NotifyFlags::STRING, "set", &args[1]);
             bulk_or_nil(old)
         }
@@ -252,7 +252,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         Ok(Some(0)) => {
             // PERSIST: an event only when there was a TTL to remove.
-            if ctx.db().peek(key, now).is_some_and(|e| e.expire_at != 0) {
+            if ctx.db().peek(key, now).is_some_and(|e| e.expire_at() != 0) {
                 ctx.db().set_expire(key, 0, now);
                 ctx.notify(NotifyFlags::GENERIC, "persist", key);
             }
@@ -271,7 +271,7 @@ pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let values = args[1..]
         .iter()
         .map(|k| match ctx.read(k) {
-            Some(e) => e.value.as_bytes().map_or(Reply::Nil, Reply::Bulk),
+            Some(e) => e.value().as_bytes().map_or(Reply::Nil, Reply::Bulk),
             None => Reply::Nil,
         })
         .collect();
@@ -283,7 +283,7 @@ pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return errors::wrong_arity("mset");
     }
     for pair in args[1..].chunks_exact(2) {
-        ctx.write(&pair[0], Value::string(&pair[1]), Some(0));
+        ctx.write(&pair[0], Value::string_arg(&pair[1]), Some(0));
         ctx.notify(NotifyFlags::STRING, "set", &pair[0]);
     }
     Reply::Ok
@@ -309,21 +309,17 @@ pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// building a string by repeated appends stays linear) and becomes a raw string.
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().get_for_update(&args[1], now) else {
-        ctx.write(&args[1], Value::string(&args[2]), Some(0));
+    let Some(mut entry) = ctx.db().get_for_update(&args[1], now) else {
+        ctx.write(&args[1], Value::string_arg(&args[2]), Some(0));
         ctx.notify(NotifyFlags::STRING, "append", &args[1]);
         return Reply::Int(args[2].len() as i64);
     };
-    let old = match std::mem::replace(&mut entry.value, Value::Int(0)) {
-        Value::Raw(b) | Value::Str(b) => b,
-        Value::Int(n) => Bytes::from(n.to_string()),
-        other => {
-            entry.value = other;
-            return errors::wrong_type();
-        }
-    };
+    if !entry.value().is_string() {
+        return errors::wrong_type();
+    }
+    let old = entry.take_string().unwrap_or_default();
     if old.len() + args[2].len() > MAX_STRING {
-        entry.value = Value::Raw(old);
+        ctx.db().update_value(&args[1], Value::Raw(old));
         return too_big();
     }
     let mut joined = old
@@ -331,7 +327,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
     joined.extend_from_slice(&args[2]);
     let len = joined.len() as i64;
-    entry.value = Value::Raw(joined.freeze());
+    ctx.db().update_value(&args[1], Value::Raw(joined.freeze()));
     ctx.notify(NotifyFlags::STRING, "append", &args[1]);
     Reply::Int(len)
 }
@@ -503,8 +499,8 @@ pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(o) => o,
         Err(e) => return e,
     };
-    let a = ctx.read(&args[1]).map(|e| e.value.clone());
-    let b = ctx.read(&args[2]).map(|e| e.value.clone());
+    let a = ctx.read(&args[1]).map(|e| e.value().to_value());
+    let b = ctx.read(&args[2]).map(|e| e.value().to_value());
     lcs_reply(a.as_ref(), b.as_ref(), &opts)
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn has_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[
     let now = ctx.now_ms;
     ctx.db()
         .peek(key, now)
-        .and_then(|e| <Stream as crate::types::Collection>::of(&e.value))
+        .and_then(|e| e.of::<Stream>())
         .and_then(|s| s.groups.get(group))
         .is_some_and(|g| g.consumers.contains_key(consumer))
 }

@@ -12,7 +12,6 @@ use crate::errors;
 use crate::notify::NotifyFlags;
 use crate::store::Ctx;
 use crate::types::stream::{Stream, StreamId};
-use crate::types::Collection;
 
 /// Positions of the keys of an XREAD / XREADGROUP: the first half of the arguments after
 /// STREAMS (Redis's keyword key spec, searched from argument 1, or 4 for XREADGROUP).
@@ -41,7 +40,7 @@ pub fn block_args(ctx: &mut Ctx, args: &[Bytes]) -> Vec<Bytes> {
             let last = ctx
                 .db()
                 .peek(&args[key_at], now)
-                .and_then(|e| Stream::of(&e.value))
+                .and_then(|e| e.of::<Stream>())
                 .map_or(StreamId::MIN, |s| s.last_id);
             out[key_at + n] = Bytes::from(last.to_string());
         }
@@ -177,11 +176,7 @@ pub fn xread(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let new_consumer = r
             .group
             .is_some_and(|(group, consumer)| !has_consumer(ctx, key, group, consumer));
-        let Some(stream) = ctx
-            .db()
-            .get(key, now)
-            .and_then(|e| Stream::of_mut(&mut e.value))
-        else {
+        let Some(stream) = ctx.db().get(key, now).and_then(|e| e.into_mut::<Stream>()) else {
             // Redis looks every key up again to serve it: a second `keymiss`.
             ctx.notify(NotifyFlags::KEY_MISS, "keymiss", key);
             continue;

@@ -78,8 +78,8 @@ fn existing_len(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, Reply> {
     let now = ctx.now_ms;
     match ctx.db().get(key, now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            crate::value::Value::ZSet(z) => Ok(Some(z.len())),
+        Some(e) => match e.value().as_value() {
+            Some(crate::value::Value::ZSet(z)) => Ok(Some(z.len())),
             _ => Err(errors::wrong_type()),
         },
     }

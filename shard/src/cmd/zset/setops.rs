@@ -117,7 +117,7 @@ pub fn combine(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     for key in keys {
         if let Some(e) = ctx.read(key) {
-            if !matches!(e.value, Value::ZSet(_) | Value::Set(_)) {
+            if !matches!(e.value().as_value(), Some(Value::ZSet(_) | Value::Set(_))) {
                 return errors::wrong_type();
             }
         }
@@ -167,7 +167,7 @@ pub fn combine(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .iter()
         .zip(weights)
         .map(|(k, w)| {
-            let input = match db.peek(k, now).map(|e| &e.value) {
+            let input = match db.peek(k, now).and_then(|e| e.value().as_value()) {
                 Some(Value::ZSet(z)) => Input::Sorted(z),
                 Some(Value::Set(s)) => Input::Plain(s),
                 _ => Input::Missing,
