@@ -318,6 +318,12 @@ impl Config {
         if self.proto_max_bulk_len.0 < 1024 {
             return bad("proto-max-bulk-len", "must be at least 1kb".into());
         }
+        if self.proto_max_bulk_len.0 > corekv_shard::table::node::MAX_KEY_LEN as u64 {
+            return bad(
+                "proto-max-bulk-len",
+                "must be less than 4gb (the longest key corekv stores)".into(),
+            );
+        }
         if self.bind_addresses().is_empty() && self.port != 0 {
             return bad("bind", "needs at least one address".into());
         }
@@ -477,6 +483,8 @@ mod tests {
         assert_eq!(c.maxmemory_policy, "volatile-ttl");
         assert!(c.set("loglevel", "WARNING").is_ok());
         assert_eq!(c.loglevel, "warning");
+        assert!(c.set("proto-max-bulk-len", "4gb").is_err());
+        assert!(c.set("proto-max-bulk-len", "3gb").is_ok());
         assert!(c.set("port", "1").is_err());
     }
 

@@ -661,6 +661,14 @@ pub fn check_script_command(
         ));
     }
     spec.check_subcommand(args)?;
+    if args
+        .iter()
+        .any(|a| a.len() > crate::table::node::MAX_KEY_LEN)
+    {
+        return Err(Reply::error(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
     Ok(spec)
 }
 

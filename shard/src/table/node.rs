@@ -22,6 +22,10 @@ use bytes::Bytes;
 use crate::types::Collection;
 use crate::value::{Value, ValueRef};
 
+/// The longest key a node can hold (its length is a `u32`). `proto-max-bulk-len` may not be
+/// set above it, and scripts may not pass a longer argument.
+pub const MAX_KEY_LEN: usize = u32::MAX as usize;
+
 /// Longest string stored unboxed in the node. Past Redis's embstr limit (44) a 128-byte value
 /// still saves the boxed value's 40 bytes and its own allocation, and copying it into a reply
 /// costs less than a cache miss; OBJECT ENCODING goes by length as Redis's does.
@@ -101,9 +105,9 @@ impl NodePtr {
             Stored::Int(_) => (KIND_INT, 0),
             Stored::Value(_) => (KIND_VALUE, 0),
         };
-        // Keys are bounded by proto-max-bulk-len and the query buffer limit, both far below
-        // 4 GiB in any configuration that fits in memory.
-        let key_len = u32::try_from(key.len()).expect("key longer than 4 GiB");
+        // Client arguments are bounded by proto-max-bulk-len (at most MAX_KEY_LEN) and script
+        // arguments by the same constant, so this cannot fail.
+        let key_len = u32::try_from(key.len()).expect("key longer than MAX_KEY_LEN");
         let ttl = expire_at != 0;
         let layout = layout(kind, ttl, str_len, key.len());
         // SAFETY: the layout is non-zero-sized (the header alone is 16 bytes).
