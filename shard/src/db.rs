@@ -378,9 +378,18 @@ impl Db {
         keep: &dyn Fn(&[u8]) -> bool,
     ) -> (usize, usize) {
         let mut expired = 0;
-        let sampled = samples.min(self.volatile.len());
-        for _ in 0..sampled {
-            let idx = rng.gen_range(0..self.volatile.len());
+        let len = self.volatile.len();
+        let sampled = samples.min(len);
+        // A list no longer than the sample is walked whole, from the end (a removal moves the
+        // last node into its place, which the walk has seen), so no due key is missed by
+        // picking another twice; a longer one is sampled at random, as Redis does.
+        let walk_all = len <= samples;
+        for i in 0..sampled {
+            let idx = if walk_all {
+                len - 1 - i
+            } else {
+                rng.gen_range(0..self.volatile.len())
+            };
             let Some(node) = self.volatile.get(idx) else {
                 break;
             };
