@@ -598,15 +598,7 @@ async fn run_group(s: &mut Session, group: Group) {
     // Replies come back in ascending shard order, as `plan` is.
     let replies = txn::Hold::run_once(&s.local, plan).await;
     for (replies, targets) in replies.into_iter().zip(targets) {
-        let mut replies = replies.into_iter();
-        for target in targets {
-            let reply = replies.next().unwrap_or_else(shard_unavailable);
-            merge_into(
-                &mut s.router.slots[target.slot].1,
-                reply,
-                target.positions.as_deref(),
-            );
-        }
+        merge_shard_replies(&mut s.router.slots, targets, replies);
     }
 }
 
@@ -628,6 +620,20 @@ pub async fn cross_shard_atomic(s: &mut Session, id: usize, args: Vec<Bytes>) ->
     s.txn.held = false;
     hold.release().await;
     reply
+}
+
+/// Puts one shard's replies, in its outbox's order, into the batch slots they answer; a shard
+/// that answered too few (gone) answers the rest with an error.
+fn merge_shard_replies(slots: &mut [(bool, Slot)], targets: Vec<Target>, replies: Vec<Reply>) {
+    let mut replies = replies.into_iter();
+    for target in targets {
+        let reply = replies.next().unwrap_or_else(shard_unavailable);
+        merge_into(
+            &mut slots[target.slot].1,
+            reply,
+            target.positions.as_deref(),
+        );
+    }
 }
 
 fn merge_into(slot: &mut Slot, part: Reply, positions: Option<&[usize]>) {
@@ -744,15 +750,7 @@ pub async fn flush(s: &mut Session, out: &mut Vec<u8>) {
             Some(rx) => rx.await.ok(),
             None => None,
         };
-        let mut replies = replies.unwrap_or_default().into_iter();
-        for target in targets {
-            let reply = replies.next().unwrap_or_else(shard_unavailable);
-            merge_into(
-                &mut s.router.slots[target.slot].1,
-                reply,
-                target.positions.as_deref(),
-            );
-        }
+        merge_shard_replies(&mut s.router.slots, targets, replies.unwrap_or_default());
     }
     encode_ready(s, out);
 }

@@ -251,117 +251,84 @@ fn concurrent_cross_shard_transfers_keep_every_invariant() {
         q::<()>(&mut c, &["SADD", "set{a}", &format!("m{m}")]);
     }
 
-    let started = Instant::now();
-    let done = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..6)
-        .map(|_| {
-            let mut c = client(&s);
-            let (accounts, tokens) = (accounts.clone(), tokens.clone());
-            thread::spawn(move || {
-                let mut rng = rand::thread_rng();
-                for _ in 0..150 {
-                    let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
-                    let (from, to) = (&accounts[i], &accounts[j]);
-                    let n = rng.gen_range(1..50).to_string();
-                    match rng.gen_range(0..7) {
-                        6 => {
-                            // A script moving value between declared keys on both shards.
-                            let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
-                                          return redis.call('incrby', KEYS[2], ARGV[1])";
-                            let _: i64 = q(&mut c, &["EVAL", script, "2", from, to, &n]);
+    let work = {
+        let (accounts, tokens) = (accounts.clone(), tokens.clone());
+        move |c: &mut Connection| {
+            let mut rng = rand::thread_rng();
+            for _ in 0..150 {
+                let (i, j) = (rng.gen_range(0..ACCOUNTS), rng.gen_range(0..ACCOUNTS));
+                let (from, to) = (&accounts[i], &accounts[j]);
+                let n = rng.gen_range(1..50).to_string();
+                match rng.gen_range(0..7) {
+                    6 => {
+                        // A script moving value between declared keys on both shards.
+                        let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
+                                      return redis.call('incrby', KEYS[2], ARGV[1])";
+                        let _: i64 = q(c, &["EVAL", script, "2", from, to, &n]);
+                    }
+                    5 => {
+                        // A script inside MULTI moving value across shards, one of its
+                        // keys undeclared.
+                        let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
+                                      return redis.call('incrby', ARGV[2], ARGV[1])";
+                        let reply = transaction(
+                            c,
+                            &[
+                                words(&["EVAL", script, "1", from, &n, to]),
+                                words(&["GET", from]),
+                            ],
+                        );
+                        assert!(matches!(reply, Value::Bulk(_)), "{reply:?}");
+                    }
+                    4 => {
+                        let v = rng.gen::<u32>().to_string();
+                        let mut mset = vec!["MSET"];
+                        for k in PAIR {
+                            mset.extend([k, v.as_str()]);
                         }
-                        5 => {
-                            // A script inside MULTI moving value across shards, one of its
-                            // keys undeclared.
-                            let script = "redis.call('decrby', KEYS[1], ARGV[1]) \
-                                          return redis.call('incrby', ARGV[2], ARGV[1])";
-                            let reply = transaction(
-                                &mut c,
-                                &[
-                                    words(&["EVAL", script, "1", from, &n, to]),
-                                    words(&["GET", from]),
-                                ],
-                            );
-                            assert!(matches!(reply, Value::Bulk(_)), "{reply:?}");
+                        q::<()>(c, &mset);
+                    }
+                    0 => {
+                        let reply = transaction(
+                            c,
+                            &[words(&["DECRBY", from, &n]), words(&["INCRBY", to, &n])],
+                        );
+                        assert!(matches!(reply, Value::Bulk(_)), "{reply:?}");
+                    }
+                    1 if i != j => loop {
+                        q::<()>(c, &["WATCH", from, to]);
+                        let (a, b): (i64, i64) = q(c, &["MGET", from, to]);
+                        let n: i64 = n.parse().unwrap();
+                        let set =
+                            words(&["MSET", from, &(a - n).to_string(), to, &(b + n).to_string()]);
+                        if transaction(c, &[set]) != Value::Nil {
+                            break;
                         }
-                        4 => {
-                            let v = rng.gen::<u32>().to_string();
-                            let mut mset = vec!["MSET"];
-                            for k in PAIR {
-                                mset.extend([k, v.as_str()]);
-                            }
-                            q::<()>(&mut c, &mset);
-                        }
-                        0 => {
-                            let reply = transaction(
-                                &mut c,
-                                &[words(&["DECRBY", from, &n]), words(&["INCRBY", to, &n])],
-                            );
-                            assert!(matches!(reply, Value::Bulk(_)), "{reply:?}");
-                        }
-                        1 if i != j => loop {
-                            q::<()>(&mut c, &["WATCH", from, to]);
-                            let (a, b): (i64, i64) = q(&mut c, &["MGET", from, to]);
-                            let n: i64 = n.parse().unwrap();
-                            let set = words(&[
-                                "MSET",
-                                from,
-                                &(a - n).to_string(),
-                                to,
-                                &(b + n).to_string(),
-                            ]);
-                            if transaction(&mut c, &[set]) != Value::Nil {
-                                break;
-                            }
-                        },
-                        2 => {
-                            let (t1, t2) = (&tokens[i % tokens.len()], &tokens[j % tokens.len()]);
-                            // Fails when t1 does not hold the token: fine.
-                            let _: redis::RedisResult<Value> =
-                                command(&["RENAME", t1, t2]).query(&mut c);
-                        }
-                        _ => {
-                            let m = format!("m{}", rng.gen_range(0..MEMBERS));
-                            let (src, dst) = if rng.gen_bool(0.5) {
-                                ("set{a}", "set{b}")
-                            } else {
-                                ("set{b}", "set{a}")
-                            };
-                            let _: i64 = q(&mut c, &["SMOVE", src, dst, &m]);
-                        }
+                    },
+                    2 => {
+                        let (t1, t2) = (&tokens[i % tokens.len()], &tokens[j % tokens.len()]);
+                        // Fails when t1 does not hold the token: fine.
+                        let _: redis::RedisResult<Value> = command(&["RENAME", t1, t2]).query(c);
+                    }
+                    _ => {
+                        let m = format!("m{}", rng.gen_range(0..MEMBERS));
+                        let (src, dst) = if rng.gen_bool(0.5) {
+                            ("set{a}", "set{b}")
+                        } else {
+                            ("set{b}", "set{a}")
+                        };
+                        let _: i64 = q(c, &["SMOVE", src, dst, &m]);
                     }
                 }
-            })
-        })
-        .collect();
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let mut c = client(&s);
-            let (accounts, tokens, done) = (accounts.clone(), tokens.clone(), done.clone());
-            thread::spawn(move || {
-                let mut checks = 0;
-                while !done.load(Ordering::Relaxed) {
-                    check_invariants(&mut c, &accounts, &tokens);
-                    checks += 1;
-                }
-                checks
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().expect("a writer failed");
-    }
-    done.store(true, Ordering::Relaxed);
-    for r in readers {
-        let checks = r.join().expect("a reader saw a broken invariant");
-        assert!(checks > 0);
-    }
+            }
+        }
+    };
+    let check = {
+        let (accounts, tokens) = (accounts.clone(), tokens.clone());
+        move |c: &mut Connection| check_invariants(c, &accounts, &tokens)
+    };
+    hammer(&s, 6, 2, Duration::from_secs(60), work, check);
     check_invariants(&mut c, &accounts, &tokens);
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
 }
 
 /// `n` keys named `prefix0..` that live on `shard` (of 2).
@@ -374,11 +341,13 @@ fn keys_on_shard(prefix: &str, shard: usize, n: usize) -> Vec<String> {
 }
 
 /// Runs `work` on `threads` writer threads (each with its own client) while `readers` reader
-/// threads run `check` in a loop; every reader must have checked at least once.
+/// threads run `check` in a loop; every reader must have checked at least once, and all of it
+/// must end within `limit` (a deadlock would not).
 fn hammer(
     s: &Server,
     threads: usize,
     readers: usize,
+    limit: Duration,
     work: impl Fn(&mut Connection) + Send + Sync + Clone + 'static,
     check: impl Fn(&mut Connection) + Send + Sync + Clone + 'static,
 ) {
@@ -413,11 +382,7 @@ fn hammer(
         let checks = r.join().expect("a reader saw a broken invariant");
         assert!(checks > 0);
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(40),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
 }
 
 /// KEYS, DBSIZE, RANDOMKEY and SCAN run between transactions: a token that transactions move
@@ -470,7 +435,7 @@ fn keyspace_readers_never_see_half_of_a_transaction() {
             );
         }
     };
-    hammer(&s, 4, 3, work, check);
+    hammer(&s, 4, 3, Duration::from_secs(40), work, check);
 }
 
 /// Active expiry does not run on keys a transaction holds, as in Redis where nothing runs
@@ -550,7 +515,7 @@ fn blmove_across_shards_served_on_wake_up_is_atomic() {
         let (n, a, b): (Option<i64>, i64, i64) = redis::from_redis_value(&reply).unwrap();
         assert_eq!(a + b, n.unwrap_or(0), "lengths {a} + {b}");
     };
-    hammer(&s, 4, 3, work, check);
+    hammer(&s, 4, 3, Duration::from_secs(40), work, check);
 }
 
 /// A pipeline mixing multi-shard commands with single-key ones on both shards keeps the

@@ -123,15 +123,7 @@ pub async fn run_in_exec(s: &mut Session, args: &[Bytes]) -> Reply {
         return Reply::error("ERR a script inside a transaction needs every shard held");
     }
     hold.park().await;
-    let me = s.local.mesh.me();
-    let mut host = HeldHost {
-        hold: &hold,
-        local: &s.local,
-        db: s.db,
-        shards: s.shards(),
-        me,
-    };
-    let reply = scripting::run_with_host(&mut host, me, args);
+    let reply = run_on_hold(s, &hold, args);
     hold.unpark();
     s.txn.exec_hold = Some(hold);
     reply
@@ -147,17 +139,22 @@ fn declares_keys(id: usize, args: &[Bytes]) -> bool {
 /// Runs a script here with every shard held and parked.
 async fn run_held_everywhere(s: &mut Session, args: &[Bytes]) -> Reply {
     let hold = txn::Hold::acquire_sync(&s.local, txn::Claim::All).await;
+    let reply = run_on_hold(s, &hold, args);
+    hold.release().await;
+    reply
+}
+
+/// Runs a script here, its calls going to the shards `hold` holds (parked by the caller).
+fn run_on_hold(s: &Session, hold: &txn::Hold, args: &[Bytes]) -> Reply {
     let me = s.local.mesh.me();
     let mut host = HeldHost {
-        hold: &hold,
+        hold,
         local: &s.local,
         db: s.db,
         shards: s.shards(),
         me,
     };
-    let reply = scripting::run_with_host(&mut host, me, args);
-    hold.release().await;
-    reply
+    scripting::run_with_host(&mut host, me, args)
 }
 
 /// Runs a script's calls on held shards, each on its keys' shard.
