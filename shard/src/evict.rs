@@ -160,7 +160,8 @@ pub struct Eviction {
     sketch: Option<Sketch>,
     hasher: ahash::RandomState,
     /// For `allkeys-tinylfu`: the key last written, which must win against the victim to stay.
-    newest: Option<(usize, Vec<u8>)>,
+    /// A recycled candidate, so the set of candidates in circulation stays fixed.
+    newest: Option<Candidate>,
     /// Where `allkeys-random` looks next (Redis walks databases round-robin).
     next_db: usize,
     pub evicted_keys: u64,
@@ -186,8 +187,8 @@ impl Eviction {
     /// the TinyLFU sketch up front (it counts accesses before memory is full too).
     pub fn set_config(&mut self, config: EvictionConfig, expected_keys: usize) {
         if config.policy != self.config.policy {
-            self.pool.clear();
-            self.newest = None;
+            self.spare.append(&mut self.pool);
+            self.spare.extend(self.newest.take());
         }
         if config.policy == Policy::AllKeysTinyLfu {
             self.size_sketch(expected_keys);
@@ -240,10 +241,14 @@ impl Eviction {
     #[inline]
     pub fn on_write(&mut self, db: usize, key: &[u8]) {
         if self.config.policy == Policy::AllKeysTinyLfu {
-            let (slot_db, buf) = self.newest.get_or_insert_with(|| (db, Vec::new()));
-            *slot_db = db;
-            buf.clear();
-            buf.extend_from_slice(key);
+            let spare = &mut self.spare;
+            let slot = self
+                .newest
+                .get_or_insert_with(|| spare.pop().unwrap_or_default());
+            slot.score = 0;
+            slot.db = db;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
         }
     }
 
@@ -481,11 +486,16 @@ impl Shard {
     /// TinyLFU admission: the key written last is evicted instead of `victim` when the
     /// sketch rates it less popular.
     fn tinylfu_reject(&mut self, victim: &Candidate, now: u64) -> Option<Candidate> {
-        let (db, key) = self.eviction.newest.take()?;
-        let rejected = self.dbs[db].peek(&key, now).is_some()
-            && (db, key.as_slice()) != (victim.db, victim.key.as_slice())
-            && self.eviction.sketch_estimate(&key) < self.eviction.sketch_estimate(&victim.key);
-        rejected.then_some(Candidate { score: 0, db, key })
+        let newest = self.eviction.newest.take()?;
+        let rejected = self.dbs[newest.db].peek(&newest.key, now).is_some()
+            && (newest.db, newest.key.as_slice()) != (victim.db, victim.key.as_slice())
+            && self.eviction.sketch_estimate(&newest.key)
+                < self.eviction.sketch_estimate(&victim.key);
+        if rejected {
+            return Some(newest);
+        }
+        self.eviction.spare.push(newest);
+        None
     }
 }
 
@@ -605,5 +615,33 @@ mod tests {
         }
         s.evict_one(now);
         assert!(s.dbs[0].peek(b"new", 0).is_none());
+    }
+
+    /// Rejected newcomers are recycled candidates: a long run of rejections keeps the
+    /// eviction state's own memory fixed (it counts against maxmemory like the keys do).
+    #[test]
+    fn tinylfu_rejections_do_not_grow_the_candidate_lists() {
+        let (mut s, used) = shard(Policy::AllKeysTinyLfu);
+        fill(&mut s, &used, 100, |_| 0);
+        s.eviction.size_sketch(1024);
+        let now = now_ms();
+        let mut rng = rand::thread_rng();
+        for _ in 0..5 {
+            for i in 0..100 {
+                s.eviction
+                    .on_read(format!("k{i}").as_bytes(), None, now, &mut rng);
+            }
+        }
+        let mut rejected = 0;
+        for n in 0..10_000 {
+            let key = format!("new{n}");
+            s.dbs[0].set(key.as_bytes(), Value::Int(1), Some(0), now);
+            s.eviction.on_write(0, key.as_bytes());
+            assert!(s.evict_one(now));
+            rejected += s.dbs[0].peek(key.as_bytes(), 0).is_none() as usize;
+            let circulating = s.eviction.spare.len() + s.eviction.pool.len();
+            assert!(circulating <= 2 * POOL_SIZE + 2, "{circulating} after {n}");
+        }
+        assert!(rejected > 9_000, "{rejected}");
     }
 }
