@@ -56,6 +56,12 @@ pub struct HitRatioArgs {
     /// Share of the trace replayed before hits are counted (warm-up).
     #[arg(long, default_value_t = 0.2)]
     pub warmup: f64,
+    /// Connections replaying the trace at once, each its own share and random stream. With
+    /// one (the default) the trace is the same for every server, request for request; more
+    /// connections batch more requests per server wake-up, as a loaded cache does, which
+    /// makes the CPU column about the commands and the policy rather than the wake-ups.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
 }
 
 /// A blocking RESP connection that sends batches and reads their replies.
@@ -177,21 +183,35 @@ struct Outcome {
     keys: u64,
 }
 
-/// Replays the trace: batches of GETs, then a SET for each miss.
-fn replay(conn: &mut Conn, a: &HitRatioArgs, alpha: f64, pid: u32) -> Result<Outcome, Error> {
-    let space = a.fit * a.oversize;
-    let zipf = Zipf::new(space, alpha);
-    let mut rng = SmallRng::seed_from_u64(0xC0FFEE);
+/// Hits among the requests counted after the warm-up.
+#[derive(Default)]
+struct Hits {
+    hits: u64,
+    counted: u64,
+}
+
+/// Replays `requests` requests of the trace on one connection: batches of GETs, then a SET
+/// for each miss.
+fn replay_share(
+    port: u16,
+    a: &HitRatioArgs,
+    alpha: f64,
+    seed: u64,
+    requests: u64,
+    warmup: u64,
+) -> Result<Hits, Error> {
+    let mut conn = Conn::open(port)?;
+    let zipf = Zipf::new(a.fit * a.oversize, alpha);
+    let mut rng = SmallRng::seed_from_u64(seed);
     let value = vec![b'v'; a.value_size];
-    let warmup = (a.requests as f64 * a.warmup) as u64;
-    let cpu_start = proc_cpu_us(&format!("/proc/{pid}/stat"))?;
-    let (mut hits, mut counted, mut done) = (0u64, 0u64, 0u64);
+    let mut tally = Hits::default();
+    let mut done = 0u64;
     let mut buf = Vec::new();
     let mut batch: Vec<[u8; 16]> = Vec::with_capacity(a.pipeline);
-    while done < a.requests {
+    while done < requests {
         batch.clear();
         buf.clear();
-        let n = (a.requests - done).min(a.pipeline as u64);
+        let n = (requests - done).min(a.pipeline.max(1) as u64);
         for _ in 0..n {
             let k = key(zipf.sample(&mut rng));
             Conn::encode(&mut buf, &[b"GET", &k]);
@@ -207,8 +227,8 @@ fn replay(conn: &mut Conn, a: &HitRatioArgs, alpha: f64, pid: u32) -> Result<Out
                 return Err(Error::Server(e));
             }
             if done + i as u64 >= warmup {
-                counted += 1;
-                hits += hit as u64;
+                tally.counted += 1;
+                tally.hits += hit as u64;
             }
             if !hit {
                 Conn::encode(&mut buf, &[b"SET", k, &value]);
@@ -225,15 +245,51 @@ fn replay(conn: &mut Conn, a: &HitRatioArgs, alpha: f64, pid: u32) -> Result<Out
         }
         done += n;
     }
+    Ok(tally)
+}
+
+/// Replays the trace on `--connections` connections at once and reads the server's CPU time
+/// and key count afterwards.
+fn replay(
+    conn: &mut Conn,
+    port: u16,
+    a: &HitRatioArgs,
+    alpha: f64,
+    pid: u32,
+) -> Result<Outcome, Error> {
+    let connections = a.connections.max(1) as u64;
+    let cpu_start = proc_cpu_us(&format!("/proc/{pid}/stat"))?;
+    let shares: Vec<Result<Hits, Error>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|i| {
+                let requests = a.requests / connections + u64::from(i < a.requests % connections);
+                let warmup = (requests as f64 * a.warmup) as u64;
+                scope.spawn(move || replay_share(port, a, alpha, 0xC0FFEE + i, requests, warmup))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Protocol("replay thread panicked".into())))
+            })
+            .collect()
+    });
     let cpu_us = proc_cpu_us(&format!("/proc/{pid}/stat"))? - cpu_start;
+    let mut tally = Hits::default();
+    for share in shares {
+        let share = share?;
+        tally.hits += share.hits;
+        tally.counted += share.counted;
+    }
     let keys: u64 = conn
         .call(&[b"DBSIZE"])?
         .trim_start_matches(':')
         .parse()
         .unwrap_or(0);
     Ok(Outcome {
-        hits,
-        counted,
+        hits: tally.hits,
+        counted: tally.counted,
         cpu_us,
         requests: a.requests,
         keys,
@@ -279,7 +335,7 @@ fn run_one(
         b"maxmemory",
         maxmemory.to_string().as_bytes(),
     ])?;
-    replay(&mut c, a, alpha, server.pid())
+    replay(&mut c, server.port, a, alpha, server.pid())
 }
 
 pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -292,8 +348,8 @@ pub fn main(a: &HitRatioArgs, out: &mut dyn Write) -> Result<(), Error> {
     w(
         out,
         format!(
-            "# hit ratio: {} requests, key space {} ({}x the {} keys redis-server fits), 16-byte keys, {}-byte values, maxmemory = empty used_memory + {} bytes for each server, hits counted after {:.0}% warm-up\n",
-            a.requests, a.fit * a.oversize, a.oversize, a.fit, a.value_size, budget, a.warmup * 100.0
+            "# hit ratio: {} requests on {} connection(s), pipeline {}, key space {} ({}x the {} keys redis-server fits), 16-byte keys, {}-byte values, maxmemory = empty used_memory + {} bytes for each server, hits counted after {:.0}% warm-up\n",
+            a.requests, a.connections.max(1), a.pipeline, a.fit * a.oversize, a.oversize, a.fit, a.value_size, budget, a.warmup * 100.0
         ),
     )?;
     w(out, "| alpha | server | policy | hit ratio | keys held | server CPU us/request |\n|---|---|---|---|---|---|\n".into())?;
