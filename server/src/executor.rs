@@ -405,7 +405,13 @@ async fn serve_unix(local: Rc<Local>, listener: UnixListener, kind: SocketKind) 
     }
 }
 
-/// Active expiry and eviction: `hz` times a second, each for at most 12.5% of a tick.
+/// Longest stretch of housekeeping (expiry, eviction, table resizing) between two chances
+/// for the shard's clients to be served: a request waits at most about this for it.
+const HOUSEKEEPING_SLICE: Duration = Duration::from_micros(500);
+
+/// Active expiry, eviction and table resizing: `hz` times a second, up to 25% of a tick in all
+/// (as Redis's slow expire cycle), in slices of [`HOUSEKEEPING_SLICE`] with the clients
+/// served in between, so a shard with much to do never stalls its requests.
 async fn active_expiry(local: Rc<Local>) {
     loop {
         let hz = local.shared.with_config(|c| c.hz).max(1);
@@ -414,15 +420,19 @@ async fn active_expiry(local: Rc<Local>) {
         if crate::blocking::needs_retry(&local) {
             crate::blocking::serve_ready(&local);
         }
-        let more = crate::txn::active_expire(&local, tick / 8);
-        let more = crate::memory::tick(&local, tick / 8) || more;
-        crate::pubsub::keyspace::drain(&local);
-        if local.tracking.has_unsettled() {
-            crate::tracking::settle(&local).await;
-        }
-        if more {
-            // More to expire: yield to clients, then go on without waiting a whole tick.
-            glommio::yield_if_needed().await;
+        let deadline = Instant::now() + tick / 4;
+        loop {
+            let more = crate::txn::active_expire(&local, HOUSEKEEPING_SLICE / 2);
+            let more = crate::memory::tick(&local, HOUSEKEEPING_SLICE / 2) || more;
+            crate::pubsub::keyspace::drain(&local);
+            if local.tracking.has_unsettled() {
+                crate::tracking::settle(&local).await;
+            }
+            if !more || Instant::now() >= deadline {
+                break;
+            }
+            // A timer, not a plain yield: the executor polls its sockets before it fires.
+            glommio::timer::sleep(Duration::from_micros(1)).await;
         }
     }
 }

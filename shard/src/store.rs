@@ -47,9 +47,6 @@ pub struct Shard {
     expiry_logged: bool,
 }
 
-/// Time a tick spends at most moving buckets of each resizing key table.
-const REHASH_PER_TICK: Duration = Duration::from_millis(1);
-
 /// Active expiry: keys sampled per round, and the share of samples that must have expired for
 /// another round to run at once (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP and 25%).
 const EXPIRE_SAMPLES: usize = 20;
@@ -116,12 +113,13 @@ impl Shard {
     /// [`Shard::active_expire`] leaving the keys `keep` names alone (keys a running
     /// transaction has claimed: its view of them stays stable; lazy expiry still applies).
     pub fn active_expire_except(&mut self, budget: Duration, keep: &dyn Fn(&[u8]) -> bool) -> bool {
+        let start = Instant::now();
         self.sync_expiry_log();
-        let more = self.expire_rounds(budget, keep);
+        let more = self.expire_rounds(budget / 2, keep);
         self.collect_expired();
-        // Key tables resizing move buckets here too (Redis's incrementallyRehash), so an idle
-        // shard finishes a resize without waiting for traffic.
-        let rehash = budget.min(REHASH_PER_TICK);
+        // Key tables resizing move buckets in the rest of the budget (Redis's
+        // incrementallyRehash), so an idle shard finishes a resize without waiting for traffic.
+        let rehash = budget.saturating_sub(start.elapsed());
         let resizing = self
             .dbs
             .iter_mut()
@@ -409,5 +407,34 @@ impl Ctx<'_> {
             self.remove(key);
             self.notify(NotifyFlags::GENERIC, "del", key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    /// A pass over a shard with far more due keys than its budget allows stops early and says
+    /// there is more, so the executor can serve its clients before the next slice.
+    #[test]
+    fn active_expiry_stops_at_its_budget() {
+        let mut shard = Shard::new(0, 1);
+        let now = now_ms();
+        let keys = 300_000;
+        for i in 0..keys {
+            shard.dbs[0].set(
+                format!("k{i}").as_bytes(),
+                Value::Int(1),
+                Some(now + 1),
+                now,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(shard.active_expire(Duration::from_micros(200)));
+        let left = shard.dbs[0].len();
+        assert!(left > 0 && left < keys, "{left} keys left");
+        while shard.active_expire(Duration::from_millis(50)) {}
+        assert_eq!(shard.dbs[0].len(), 0);
     }
 }
